@@ -1,0 +1,164 @@
+"""The `partnerpulse` command line (../shared/CONTRACT.md §6)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from streams import config, runtime
+from streams.broker import BrokerError
+from streams.producer import SendError, bootstrap_for, open_producer, read_lines, send_lines
+from streams.store import StoreError
+
+app = typer.Typer(
+    help="PartnerPulse: which channel partners are you losing? Health of vendor ↔ partner relationships.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+dlq_app = typer.Typer(
+    help="The dead letters: records that could not be accepted, with the reason.", no_args_is_help=True
+)
+app.add_typer(dlq_app, name="dlq")
+
+out = Console()
+err = Console(stderr=True)
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+def fail(message: str, status: int = 1) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(status)
+
+
+def emit(rows: list[dict], fmt: Format, columns: list[str], title: str) -> None:
+    """Print rows as a rich table, one JSON array, or CSV; nothing else on stdout."""
+    if fmt is Format.json:
+        sys.stdout.write(orjson.dumps(rows).decode() + "\n")
+    elif fmt is Format.csv:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+        sys.stdout.write(buffer.getvalue())
+    else:
+        table = Table(title=title, show_lines=False)
+        for column in columns:
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            table.add_row(*(str(row.get(c, "")) for c in columns))
+        out.print(table)
+
+
+@app.command()
+def up() -> None:
+    """Run the whole pipeline (embedded broker and ClickHouse unless configured) until Ctrl-C."""
+    from streams import pipeline
+
+    settings = config.load()
+
+    def announce(info: dict) -> None:
+        kafka = f"{info['kafka']} (embedded)" if info["embedded_kafka"] else info["kafka"]
+        err.print(
+            f"[bold green]PartnerPulse is up[/]  Kafka {kafka} · ClickHouse {info['clickhouse']} · "
+            f"HTTP API {info['web_url']}  — Ctrl-C to stop",
+            highlight=False,
+        )
+
+    try:
+        pipeline.run(settings, announce=announce)
+    except (StoreError, BrokerError, runtime.PipelineError) as exc:
+        raise fail(str(exc)) from None
+    err.print("PartnerPulse stopped cleanly.")
+
+
+@app.command()
+def send(
+    files: Annotated[list[str], typer.Argument(help="JSONL files of CloudEvents, one per line; - for stdin")],
+) -> None:
+    """Validate events and produce the valid ones to `engagement-events`, keyed by partner id."""
+    settings = config.load()
+    for name in files:
+        if name != "-" and not Path(name).is_file():
+            raise fail(f"cannot read {name}: no such file")
+    try:
+        bootstrap = bootstrap_for(settings)
+        producer = open_producer(bootstrap)
+        try:
+            report = send_lines(producer, read_lines(files))
+        finally:
+            producer.close()
+    except SendError as exc:
+        raise fail(str(exc)) from None
+    for name, number, reason in report.rejected + report.failed:
+        err.print(f"{name}:{number}: {reason}", highlight=False, soft_wrap=True)
+    err.print(
+        f"accepted {report.accepted}, rejected {len(report.rejected)}"
+        + (f", not acknowledged {len(report.failed)}" if report.failed else ""),
+        highlight=False,
+    )
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@dlq_app.command("list")
+def dlq_list(
+    fmt: Annotated[Format, typer.Option("--format", help="table, json or csv")] = Format.table,
+    limit: Annotated[int, typer.Option(help="at most this many, newest first")] = 1000,
+    code: Annotated[str | None, typer.Option(help="only this class, e.g. invalid_json")] = None,
+) -> None:
+    """Every dead letter with its reason and raw payload (non-UTF-8 bytes shown as \\xNN)."""
+    rows = _ask("dead_letters", limit=limit, code=code)
+    if fmt is Format.table:
+        for row in rows:
+            row["payload"] = _shorten(row["payload"], 60)
+    emit(
+        rows,
+        fmt,
+        ["received_at", "code", "reason", "source", "event_id", "size", "payload"] if fmt is not Format.json else [],
+        title=f"Dead letters ({len(rows)})",
+    )
+
+
+def _ask(name: str, **params):
+    try:
+        return runtime.ask(config.load(), name, **params)
+    except (StoreError, runtime.PipelineError) as exc:
+        raise fail(str(exc)) from None
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@app.command()
+def demo() -> None:
+    """Run the example events (and a sample of bad ones) through the real pipeline."""
+    from streams import demo as demo_module
+
+    try:
+        demo_module.run(config.load(), out, err)
+    except (StoreError, BrokerError, runtime.PipelineError, SendError) as exc:
+        raise fail(str(exc)) from None
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""Configuration from the environment (../shared/CONTRACT.md §5)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+TOPIC_EVENTS = "engagement-events"
+TOPIC_DLQ = "engagement-events-dlq"
+TOPIC_ALERTS = "partner-alerts"
+DATABASE = "partnerpulse"
+
+
+@dataclass(frozen=True)
+class Settings:
+    kafka: str | None  # bootstrap servers; None = the embedded broker
+    clickhouse: str  # DSN: http(s)://user:pass@host:port/db or chdb:///path
+    data_dir: Path
+    partitions: int = 4
+    # Consumer-group timeouts in seconds; None = faust's defaults (for real Kafka).
+    session_timeout: float | None = None
+    heartbeat_interval: float | None = None
+
+    @property
+    def embedded_kafka(self) -> bool:
+        return self.kafka is None
+
+    @property
+    def embedded_clickhouse(self) -> bool:
+        return self.clickhouse.startswith("chdb:")
+
+    @property
+    def runtime_file(self) -> Path:
+        """Written by a running pipeline so other commands can find it."""
+        return self.data_dir / "pipeline.json"
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "partnerpulse"
+
+
+def load(environ: dict[str, str] | None = None) -> Settings:
+    env = os.environ if environ is None else environ
+    data_dir = Path(env.get("PARTNERPULSE_DATA_DIR") or default_data_dir()).expanduser().resolve()
+    kafka = env.get("PARTNERPULSE_KAFKA") or None
+    clickhouse = env.get("PARTNERPULSE_CLICKHOUSE") or f"chdb://{data_dir / 'clickhouse'}"
+    # Tansu holds a group join for about half the session timeout, so the embedded
+    # broker gets a short one; a Tansu started elsewhere needs it set explicitly.
+    session = env.get("PARTNERPULSE_SESSION_TIMEOUT") or ("6" if kafka is None else None)
+    return Settings(
+        kafka=kafka,
+        clickhouse=clickhouse,
+        data_dir=data_dir,
+        partitions=int(env.get("PARTNERPULSE_PARTITIONS", "4")),
+        session_timeout=float(session) if session else None,
+        heartbeat_interval=max(0.5, float(session) / 6) if session else None,
+    )
+
+
+def redact(dsn: str) -> str:
+    """A DSN fit for logs and error messages: the password never leaves the process."""
+    parts = urlsplit(dsn)
+    if parts.password is None:
+        return dsn
+    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))

@@ -1,0 +1,113 @@
+"""Producing events to `engagement-events`: validated lines from files, or raw records."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kafka import KafkaProducer
+from kafka.errors import KafkaError
+
+from streams import runtime
+from streams.config import TOPIC_EVENTS, Settings
+from streams.validation import Accepted, Rejected, validate
+
+
+class SendError(RuntimeError):
+    """Nothing can be sent; the message says what to do."""
+
+
+@dataclass
+class SendReport:
+    accepted: int = 0
+    rejected: list[tuple[str, int, str]] = field(default_factory=list)  # (file, line, reason)
+    failed: list[tuple[str, int, str]] = field(default_factory=list)  # accepted but not acknowledged
+
+    @property
+    def ok(self) -> bool:
+        return not self.rejected and not self.failed
+
+
+def bootstrap_for(settings: Settings) -> str:
+    """Kafka to produce to: the configured one, else the running pipeline's embedded broker."""
+    if settings.kafka:
+        return settings.kafka
+    info = runtime.find(settings)
+    if info is None:
+        raise SendError(
+            "no pipeline is running and PARTNERPULSE_KAFKA is not set: start `partnerpulse up` "
+            "in another terminal (same PARTNERPULSE_DATA_DIR), or point PARTNERPULSE_KAFKA at your Kafka"
+        )
+    return info["kafka"]
+
+
+def open_producer(bootstrap: str) -> KafkaProducer:
+    try:
+        return KafkaProducer(
+            bootstrap_servers=bootstrap.split(","),
+            acks="all",
+            linger_ms=20,
+            retries=5,
+            client_id="partnerpulse-send",
+            max_request_size=1024 * 1024,
+        )
+    except KafkaError as exc:
+        raise SendError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
+
+
+def read_lines(paths: Iterable[str]) -> Iterator[tuple[str, int, bytes]]:
+    """(file name, line number, raw line) for each non-blank line; `-` is stdin."""
+    for name in paths:
+        if name != "-" and Path(name).suffix.lower() == ".csv":
+            raise SendError(f"{name}: CSV import needs a column mapping, which this version does not support yet")
+        try:
+            stream = sys.stdin.buffer if name == "-" else open(name, "rb")  # noqa: SIM115
+        except OSError as exc:
+            raise SendError(f"cannot read {name}: {exc.strerror}") from exc
+        with contextlib.nullcontext(stream) if name == "-" else stream:
+            for number, line in enumerate(stream, start=1):
+                line = line.rstrip(b"\r\n")
+                if line.strip():
+                    yield ("<stdin>" if name == "-" else name), number, line
+
+
+def send_lines(
+    producer: KafkaProducer,
+    lines: Iterable[tuple[str, int, bytes]],
+    progress: Callable[[int], None] | None = None,
+) -> SendReport:
+    """Validate each line; produce the valid ones keyed by partner id; wait for acks."""
+    report = SendReport()
+    pending = []
+    for name, number, raw in lines:
+        result = validate(raw)
+        if isinstance(result, Rejected):
+            report.rejected.append((name, number, result.reason))
+        else:
+            pending.append((name, number, _send(producer, result, raw)))
+        if progress:
+            progress(1)
+    producer.flush()
+    for name, number, future in pending:
+        try:
+            future.get(timeout=30)
+            report.accepted += 1
+        except KafkaError as exc:
+            report.failed.append((name, number, f"not acknowledged by Kafka: {exc}"))
+    return report
+
+
+def _send(producer: KafkaProducer, accepted: Accepted, raw: bytes):
+    return producer.send(TOPIC_EVENTS, key=accepted.partner_id.encode(), value=raw)
+
+
+def send_raw(producer: KafkaProducer, records: Iterable[tuple[bytes | None, bytes]]) -> int:
+    """Produce records as they are, unvalidated (a misbehaving producer, in demos and tests)."""
+    futures = [producer.send(TOPIC_EVENTS, key=key, value=value) for key, value in records]
+    producer.flush()
+    for future in futures:
+        future.get(timeout=30)
+    return len(futures)

@@ -1,0 +1,63 @@
+"""Read queries, shared by the CLI (store opened directly) and the pipeline's HTTP API.
+
+Each query takes a client and keyword parameters and returns JSON-ready data, so the
+answer is the same whichever way it was asked.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+
+
+def iso(value: datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def safe_text(raw: bytes) -> str:
+    """Raw bytes shown safely: valid UTF-8 as is, anything else as \\xNN escapes."""
+    return raw.decode("utf-8", errors="backslashreplace")
+
+
+def counts(client: Client) -> dict[str, int]:
+    row = client.query(
+        "SELECT (SELECT count() FROM engagement_events), (SELECT count() FROM partners), "
+        "(SELECT count() FROM dead_letters), (SELECT uniqExact(partner_id) FROM engagement_events)"
+    ).result_rows[0]
+    return dict(zip(["engagement_events", "partners", "dead_letters", "partners_engaged"], map(int, row), strict=True))
+
+
+def dead_letters(client: Client, limit: int = 1000, code: str | None = None) -> list[dict[str, Any]]:
+    where = "WHERE code = {code:String}" if code else ""
+    result = client.query(
+        "SELECT id, received_at, code, reason, event_id, source, event_type, topic, partition, offset, size, payload "
+        f"FROM dead_letters {where} ORDER BY received_at DESC, id LIMIT {{limit:UInt32}}",
+        parameters={"limit": int(limit), "code": code or ""},
+        column_formats={"payload": "bytes"},
+    )
+    out = []
+    for row in result.named_results():
+        raw = row.pop("payload")
+        row["received_at"] = iso(row["received_at"])
+        row["payload"] = safe_text(raw)
+        row["payload_base64"] = base64.b64encode(raw).decode()
+        out.append(row)
+    return out
+
+
+def dead_letter_reasons(client: Client) -> list[dict[str, Any]]:
+    result = client.query("SELECT code, count() AS count FROM dead_letters GROUP BY code ORDER BY count DESC, code")
+    return list(result.named_results())
+
+
+# Names the HTTP API serves under /api/<name> and the CLI asks for.
+QUERIES = {
+    "counts": counts,
+    "dead_letters": dead_letters,
+    "dead_letter_reasons": dead_letter_reasons,
+}

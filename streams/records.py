@@ -1,0 +1,114 @@
+"""Pure conversion of validated records into ClickHouse rows."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+
+import orjson
+
+from streams.validation import Accepted, Rejected
+
+ENGAGEMENT_COLUMNS = [
+    "partner_id",
+    "time",
+    "type",
+    "source",
+    "id",
+    "role",
+    "duration_minutes",
+    "initiated_by",
+    "ecosystem_partners",
+    "solution_id",
+    "event",
+]
+PROFILE_FIELDS = ["name", "tier", "region", "segment", "account_manager"]
+PROFILE_COLUMNS = ["partner_id", "updated_at", "source", "id", *PROFILE_FIELDS, "event"]
+DEAD_LETTER_COLUMNS = [
+    "id",
+    "received_at",
+    "code",
+    "reason",
+    "event_id",
+    "source",
+    "event_type",
+    "topic",
+    "partition",
+    "offset",
+    "size",
+    "payload",
+]
+# The field of each engagement type that its weight depends on (schemas/scoring.yaml).
+ROLE_FIELD = {
+    "partner.webinar": "role",
+    "partner.joint_event": "role",
+    "partner.solution": "stage",
+    "partner.meeting": "kind",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a record was read from."""
+
+    topic: str
+    partition: int
+    offset: int
+    received_at: datetime
+
+
+def key(accepted: Accepted) -> tuple[str, str]:
+    """The identity of an event: the same (source, id) counts once, ever."""
+    return accepted.event["source"], accepted.event["id"]
+
+
+def engagement_row(accepted: Accepted) -> tuple:
+    event, data = accepted.event, accepted.event["data"]
+    role_field = ROLE_FIELD.get(event["type"])
+    return (
+        event["subject"],
+        accepted.time,
+        event["type"],
+        event["source"],
+        event["id"],
+        data[role_field] if role_field else "",
+        float(data["duration_minutes"]),
+        data["initiated_by"],
+        list(dict.fromkeys(data.get("ecosystem_partners") or [])),
+        str(data.get("solution_id", "")),
+        orjson.dumps(event).decode(),
+    )
+
+
+def profile_row(accepted: Accepted) -> tuple:
+    event, data = accepted.event, accepted.event["data"]
+    fields = [_text_or_none(data.get(name)) for name in PROFILE_FIELDS]
+    return (event["subject"], accepted.time, event["source"], event["id"], *fields, orjson.dumps(event).decode())
+
+
+def dead_letter_id(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+def dead_letter_row(rejected: Rejected, raw: bytes, origin: Origin) -> tuple:
+    return (
+        dead_letter_id(raw),
+        origin.received_at,
+        rejected.code,
+        rejected.reason,
+        rejected.event_id,
+        rejected.source,
+        rejected.event_type,
+        origin.topic,
+        origin.partition,
+        origin.offset,
+        len(raw),
+        raw,
+    )
+
+
+def _text_or_none(value: object) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else orjson.dumps(value).decode()

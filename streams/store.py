@@ -1,0 +1,114 @@
+"""ClickHouse access: connecting by DSN (server or embedded chDB) and migrations.
+
+Every call here is synchronous; async callers run them on the store's own thread
+(see `streams.sink`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError
+
+from streams.config import DATABASE, redact
+from streams.paths import SCHEMAS_DIR
+
+MIGRATIONS_DIR = SCHEMAS_DIR / "clickhouse"
+
+
+class StoreError(RuntimeError):
+    """The store cannot be reached or used; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Target:
+    dsn: str
+    database: str
+
+
+def parse_dsn(dsn: str) -> Target:
+    parts = urlsplit(dsn)
+    if parts.scheme == "chdb":
+        return Target(dsn, DATABASE)
+    if parts.scheme in ("http", "https"):
+        database = unquote(parts.path.strip("/")) or DATABASE
+        base = parts._replace(path="").geturl()
+        return Target(base, database)
+    raise StoreError(
+        f"PARTNERPULSE_CLICKHOUSE={redact(dsn)!r} is not understood: use http(s)://user:pass@host:port/db "
+        "for a ClickHouse server or chdb:///path for the embedded engine"
+    )
+
+
+def connect(dsn: str, migrate: bool = True) -> Client:
+    """A client on the PartnerPulse database, created and migrated if needed."""
+    target = parse_dsn(dsn)
+    if target.dsn.startswith("chdb://"):
+        Path(urlsplit(target.dsn).path).mkdir(parents=True, exist_ok=True)
+    try:
+        client = clickhouse_connect.get_client(dsn=target.dsn)
+        client.command(f"CREATE DATABASE IF NOT EXISTS `{target.database}`")
+        client.database = target.database
+        client.command(f"USE `{target.database}`")
+        if migrate:
+            apply_migrations(client)
+    except ClickHouseError as exc:
+        raise StoreError(f"cannot use ClickHouse at {redact(dsn)}: {_first_line(exc)}") from exc
+    except Exception as exc:
+        message = _first_line(exc)
+        if "lock" in message.lower() or "another" in message.lower():
+            raise StoreError(
+                f"the embedded ClickHouse at {redact(dsn)} is in use by another process; "
+                "stop it, or ask it through its HTTP API"
+            ) from exc
+        raise StoreError(f"cannot open ClickHouse at {redact(dsn)}: {message}") from exc
+    return client
+
+
+def migration_files() -> list[tuple[int, str, Path]]:
+    found = []
+    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        match = re.match(r"(\d+)_(.+)\.sql$", path.name)
+        if match:
+            found.append((int(match.group(1)), match.group(2), path))
+    versions = [v for v, _, _ in found]
+    if len(versions) != len(set(versions)):
+        raise StoreError(f"two migrations share a version number in {MIGRATIONS_DIR}")
+    return found
+
+
+def split_statements(sql: str) -> list[str]:
+    """Statements of a migration file: `;` at the end of a line ends one."""
+    no_comments = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
+    return [s.strip() for s in re.split(r";\s*$", no_comments, flags=re.MULTILINE) if s.strip()]
+
+
+def apply_migrations(client: Client) -> list[int]:
+    """Apply the migrations not yet recorded, in order; returns the versions applied."""
+    client.command(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) "
+        "ENGINE = MergeTree ORDER BY version"
+    )
+    done = {row[0] for row in client.query("SELECT version FROM schema_migrations").result_rows}
+    applied = []
+    for version, name, path in migration_files():
+        if version in done:
+            continue
+        # Each statement is idempotent (IF NOT EXISTS), so a crash between a statement
+        # and the record below is repaired by running the file again.
+        for statement in split_statements(path.read_text()):
+            client.command(statement)
+        client.insert("schema_migrations", [(version, name)], column_names=["version", "name"])
+        applied.append(version)
+    return applied
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:300]

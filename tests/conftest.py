@@ -1,0 +1,60 @@
+"""Shared fixtures: real CLI subprocesses, a real pipeline, a real chDB store."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from streams import config, store
+from streams.config import Settings
+from streams.pipeline import PipelineProcess
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "schemas" / "examples"
+
+
+def env_for(settings: Settings) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PARTNERPULSE_")}
+    env["PARTNERPULSE_DATA_DIR"] = str(settings.data_dir)
+    if settings.kafka:
+        env["PARTNERPULSE_KAFKA"] = settings.kafka
+    env["COLUMNS"] = "200"
+    return env
+
+
+def cli(settings: Settings, *args: str, stdin: bytes | None = None, timeout: float = 120):
+    """Run `partnerpulse ARGS…` as a user would, in a subprocess."""
+    return subprocess.run(
+        [sys.executable, "-m", "streams.cli", *args],
+        env=env_for(settings),
+        input=stdin,
+        capture_output=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return config.load({"PARTNERPULSE_DATA_DIR": str(tmp_path / "data")})
+
+
+@pytest.fixture
+def pipeline(settings):
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    process = PipelineProcess(settings, settings.data_dir / "pipeline.log")
+    process.start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def client(tmp_path):
+    """A real chDB store in this test process (closed after, so the next test may use another path)."""
+    c = store.connect(f"chdb://{tmp_path / 'clickhouse'}")
+    yield c
+    c.close()

@@ -1,0 +1,44 @@
+"""The command line as a user meets it: real subprocesses, real files."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import orjson
+
+from .conftest import EXAMPLES, cli, env_for
+
+
+def test_send_without_a_pipeline_or_kafka_says_what_to_do(settings):
+    result = cli(settings, "send", str(EXAMPLES / "events.jsonl"))
+    assert result.returncode == 1
+    assert b"partnerpulse up" in result.stderr and b"PARTNERPULSE_KAFKA" in result.stderr
+    assert result.stdout == b""
+
+
+def test_send_missing_file_is_a_clear_error(settings, tmp_path):
+    result = cli(settings, "send", str(tmp_path / "nope.jsonl"))
+    # The missing file is reported before anything else is tried.
+    assert result.returncode == 1
+    assert b"cannot read" in result.stderr and b"nope.jsonl: no such file" in result.stderr
+
+
+def test_dlq_list_on_a_fresh_store_prints_an_empty_json_array(settings):
+    result = cli(settings, "dlq", "list", "--format", "json")
+    assert result.returncode == 0, result.stderr.decode()
+    assert orjson.loads(result.stdout) == []
+
+
+def test_up_refuses_a_store_it_cannot_understand(settings):
+    env = env_for(settings) | {"PARTNERPULSE_CLICKHOUSE": "postgres://u:secret@db/x"}
+    result = subprocess.run([sys.executable, "-m", "streams.cli", "up"], env=env, capture_output=True, timeout=60)
+    assert result.returncode == 1
+    assert b"chdb:///path" in result.stderr and b"secret" not in result.stderr
+
+
+def test_help_lists_the_commands(settings):
+    result = cli(settings, "--help")
+    assert result.returncode == 0
+    for command in (b"up", b"send", b"dlq", b"demo"):
+        assert command in result.stdout

@@ -1,0 +1,167 @@
+"""The whole pipeline, end to end: real Tansu broker, real faust worker, real chDB."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import socket
+import time
+from collections import Counter
+
+import orjson
+import pytest
+from kafka import KafkaConsumer
+
+from streams import badinput, runtime
+from streams.broker import embedded_broker, ensure_topics
+from streams.config import TOPIC_DLQ
+from streams.pipeline import PipelineProcess
+from streams.producer import open_producer, send_raw
+
+from .conftest import EXAMPLES, cli
+
+
+def wait_stored(pipeline: PipelineProcess, engagements: int, timeout: float = 120) -> dict:
+    """Wait until the store holds `engagements` rows, then a little longer to catch extras."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = pipeline.status()
+        if status["stored"]["engagement_events"] >= engagements:
+            time.sleep(1.5)
+            return pipeline.status()
+        time.sleep(0.2)
+    raise AssertionError(f"only {pipeline.status()['stored']} stored after {timeout} s")
+
+
+def test_every_record_ends_in_exactly_one_place(settings, pipeline):
+    sent = cli(settings, "send", str(EXAMPLES / "events.jsonl"))
+    assert sent.returncode == 0, sent.stderr.decode()
+    assert b"accepted 14, rejected 0" in sent.stderr
+
+    # The same file again (all duplicates), from stdin this time.
+    again = cli(settings, "send", "-", stdin=(EXAMPLES / "events.jsonl").read_bytes())
+    assert again.returncode == 0 and b"accepted 14" in again.stderr
+
+    # A misbehaving producer writes every class of bad record straight to the topic,
+    # some of them twice, plus a re-delivery of a valid event with other bytes.
+    bad = badinput.bad_records()
+    producer = open_producer(pipeline.info["kafka"])
+    redelivered = orjson.loads((EXAMPLES / "events.jsonl").read_bytes().splitlines()[3])
+    redelivered["data"]["note"] = "same source and id, different bytes"
+    send_raw(producer, [(None, raw) for _, _, raw in bad] + [(None, bad[0][2]), (b"x", orjson.dumps(redelivered))])
+    producer.close()
+
+    total = 14 + 14 + len(bad) + 2
+    status = pipeline.wait_processed(total)
+    assert status["processed"]["records"] == total
+    assert status["stored"] == {"engagement_events": 10, "partners": 3, "dead_letters": len(bad), "partners_engaged": 3}
+    assert status["processed"]["duplicates"] == 1 + 14 + 1
+
+    # `dlq list` asks the running pipeline (the embedded store admits one process).
+    listed = cli(settings, "dlq", "list", "--format", "json")
+    assert listed.returncode == 0, listed.stderr.decode()
+    letters = orjson.loads(listed.stdout)
+    assert Counter(d["code"] for d in letters) == Counter(code for _, code, _ in bad)
+    utf8 = next(d for d in letters if d["code"] == "invalid_utf8")
+    assert utf8["payload"] == '{"id": "\\xff\\xfe"}' and utf8["reason"].startswith("not UTF-8")
+
+    # The dead-letter topic carries each bad record with its reason.
+    consumer = KafkaConsumer(
+        TOPIC_DLQ, bootstrap_servers=pipeline.info["kafka"], auto_offset_reset="earliest", consumer_timeout_ms=3000
+    )
+    dlq = [(m.value, dict(m.headers)) for m in consumer]
+    consumer.close()
+    assert len(dlq) == len(bad) + 1  # the repeated bad record is published again, stored once
+    assert all(headers["reason"] and headers["code"] for _, headers in dlq)
+
+    table = cli(settings, "dlq", "list")
+    assert table.returncode == 0 and b"Dead letters (18)" in table.stdout
+
+    assert pipeline.stop() == 0
+    assert runtime.find(settings) is None
+    # Stopped: the same command reads the store directly and sees the same.
+    offline = cli(settings, "dlq", "list", "--format", "json", "--code", "oversize")
+    assert offline.returncode == 0, offline.stderr.decode()
+    assert [d["size"] for d in orjson.loads(offline.stdout)] == [len(bad[-1][2])]
+
+
+def test_send_explains_rejected_lines(settings, pipeline):
+    result = cli(settings, "send", str(EXAMPLES / "invalid.jsonl"), str(EXAMPLES / "events.jsonl"))
+    assert result.returncode == 1
+    stderr = result.stderr.decode()
+    assert "invalid.jsonl:1: data.duration_minutes must be ≤ 1440, got 2000" in stderr
+    assert "invalid.jsonl:2: unknown event type 'partner.lunch'" in stderr
+    assert "invalid.jsonl:4: not valid JSON" in stderr
+    assert "accepted 14, rejected 4" in stderr
+    assert pipeline.wait_processed(14)["stored"]["dead_letters"] == 0  # rejected lines are not produced
+
+
+def events(n: int, prefix: str = "r") -> list[tuple[bytes, bytes]]:
+    out = []
+    for i in range(n):
+        partner = f"partner-{i % 50}"
+        event = {
+            "specversion": "1.0",
+            "id": f"{prefix}-{i}",
+            "source": "test/restart",
+            "type": "partner.meeting",
+            "time": f"2026-{1 + i % 12:02d}-{1 + i % 28:02d}T10:00:00Z",
+            "subject": partner,
+            "data": {"kind": "planning", "duration_minutes": 1 + i % 90, "initiated_by": "partner"},
+        }
+        out.append((partner.encode(), orjson.dumps(event)))
+    return out
+
+
+def test_worker_killed_mid_stream_neither_loses_nor_double_counts(tmp_path, settings):
+    n = 20_000
+    with embedded_broker() as bootstrap:
+        external = dataclasses.replace(settings, kafka=bootstrap, session_timeout=6.0, heartbeat_interval=1.0)
+        external.data_dir.mkdir(parents=True)
+        ensure_topics(bootstrap, external.partitions)
+        producer = open_producer(bootstrap)
+        send_raw(producer, events(n))
+
+        first = PipelineProcess(external, tmp_path / "first.log").start()
+        deadline = time.monotonic() + 120
+        while first.status()["processed"]["records"] < 2000:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        done_before_kill = first.status()["stored"]["engagement_events"]
+        first.proc.send_signal(signal.SIGKILL)  # no clean shutdown, no final commit
+        first.proc.wait()
+        assert done_before_kill < n, "the first worker finished before it could be killed"
+
+        second = PipelineProcess(external, tmp_path / "second.log").start()
+        try:
+            # Redeliver a slice on purpose too: still counted once.
+            send_raw(producer, events(n)[:500])
+            status = wait_stored(second, n)
+        finally:
+            producer.close()
+            second.stop()
+    assert status["stored"]["engagement_events"] == n
+    assert status["stored"]["partners_engaged"] == 50
+
+
+def test_killed_pipeline_leaves_no_broker_behind(settings):
+    settings.data_dir.mkdir(parents=True)
+    process = PipelineProcess(settings, settings.data_dir / "pipeline.log").start()
+    host, port = process.info["kafka"].split(":")
+    os.kill(process.proc.pid, signal.SIGKILL)
+    process.proc.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((host, int(port)), timeout=0.2).close()
+        except OSError:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("the embedded broker outlived its pipeline")
+    # The store is usable again by the next process (no stale lock), and a stale
+    # runtime file does not fool the CLI into asking a dead pipeline.
+    listed = cli(settings, "dlq", "list", "--format", "json")
+    assert listed.returncode == 0, listed.stderr.decode()
+    assert orjson.loads(listed.stdout) == []
