@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import faust
 import orjson
 
-from streams import queries
+from streams import api, queries
 from streams.config import TOPIC_DLQ, TOPIC_EVENTS, Settings, redact
+from streams.evaluation import Evaluator
 from streams.records import Origin
+from streams.scoring import load_scoring
 from streams.sink import Sink, Written, classify
+from streams.watermark import Watermark
 
 # Large batches are where the speed is (chDB inserts), a short wait keeps latency low.
 BATCH_MAX = 5000
@@ -64,7 +68,20 @@ def create_app(settings: Settings, bootstrap: str, web_port: int, on_ready=None)
     )
     sink = Sink(settings.clickhouse)
     processed = Processed()
-    state = {"assigned": False, "started_at": datetime.now(UTC)}
+    state = {"assigned": False, "started_at": datetime.now(UTC), "last_evaluated": None}
+    scoring = load_scoring()
+    lateness = timedelta(seconds=scoring.raw["watermark"]["allowed_lateness_seconds"])
+    watermark = Watermark(lateness, idle_seconds=float(scoring.raw["watermark"]["idle_partition_seconds"]))
+    evaluator = Evaluator(scoring, lateness)
+    evaluating = asyncio.Lock()
+
+    async def advance() -> None:
+        """Evaluate every midnight the watermark has crossed (after the batches that
+        carried it past are stored)."""
+        async with evaluating:
+            done = await sink.run(evaluator.advance, watermark.current(time.monotonic()))
+            if done:
+                state["last_evaluated"] = done[-1]
 
     events_topic = app.topic(TOPIC_EVENTS, key_serializer="raw", value_serializer="raw")
     dlq_topic = app.topic(TOPIC_DLQ, key_serializer="raw", value_serializer="raw")
@@ -97,10 +114,24 @@ def create_app(settings: Settings, bootstrap: str, web_port: int, on_ready=None)
             if deliveries:
                 await asyncio.gather(*deliveries)
             processed.add(len(batch), written)
+            now_mono = time.monotonic()
+            for partition, latest in classified.latest.items():
+                watermark.observe(partition, latest, now_mono)
+            await advance()
+
+    @app.timer(1.0)
+    async def _tick() -> None:
+        # Idle partitions stop holding the watermark back only as wall time passes.
+        await advance()
 
     @app.on_partitions_assigned.connect
     async def _assigned(app, assigned, **kwargs):
+        watermark.assign((tp.partition for tp in assigned if tp.topic == TOPIC_EVENTS), time.monotonic())
         state["assigned"] = True
+
+    @app.on_partitions_revoked.connect
+    async def _revoked(app, revoked, **kwargs):
+        watermark.revoke(tp.partition for tp in revoked if tp.topic == TOPIC_EVENTS)
 
     @app.task
     async def _opened() -> None:
@@ -119,13 +150,15 @@ def create_app(settings: Settings, bootstrap: str, web_port: int, on_ready=None)
                 "kafka": bootstrap,
                 "clickhouse": redact(settings.clickhouse),
                 "processed": asdict(processed),
+                "watermark": _iso_or_none(watermark.current(time.monotonic())),
+                "last_evaluated": _iso_or_none(state["last_evaluated"]),
                 "stored": counts,
             }
         )
 
     @app.page("/api/{name}")
-    async def api(web, request, name):
-        query = queries.QUERIES.get(name)
+    async def api_view(web, request, name):
+        query = api.QUERIES.get(name)
         if query is None:
             return web.json({"error": f"no query named {name!r}"}, status=404)
         try:
@@ -135,3 +168,7 @@ def create_app(settings: Settings, bootstrap: str, web_port: int, on_ready=None)
         return web.bytes(orjson.dumps(result, default=str), content_type="application/json")
 
     return app, sink
+
+
+def _iso_or_none(value: datetime | None) -> str | None:
+    return queries.iso(value) if value is not None else None

@@ -16,7 +16,9 @@ from rich.table import Table
 
 from streams import config, runtime
 from streams.broker import BrokerError
+from streams.health import METRIC_FIELDS as HEALTH_METRICS
 from streams.producer import SendError, bootstrap_for, open_producer, read_lines, send_lines
+from streams.scoring import COMPONENTS, ScoringError
 from streams.store import StoreError
 
 app = typer.Typer(
@@ -137,8 +139,81 @@ def dlq_list(
 def _ask(name: str, **params):
     try:
         return runtime.ask(config.load(), name, **params)
-    except (StoreError, runtime.PipelineError) as exc:
+    except (StoreError, runtime.PipelineError, ScoringError, ValueError) as exc:
         raise fail(str(exc)) from None
+
+
+class Status(StrEnum):
+    disengaged = "disengaged"
+    at_risk = "at_risk"
+    new = "new"
+    healthy = "healthy"
+
+
+STATUS_STYLE = {"disengaged": "bold red", "at_risk": "yellow", "new": "cyan", "healthy": "green"}
+HEALTH_CSV_COLUMNS = [
+    "partner_id",
+    "name",
+    "status",
+    "score",
+    *HEALTH_METRICS,
+    *(f"components.{c}" for c in COMPONENTS),
+]
+
+
+@app.command()
+def health(
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="event time T: 2026-11-20 (00:00Z) or RFC 3339; default now")
+    ] = None,
+    status: Annotated[Status | None, typer.Option(help="only partners with this status")] = None,
+    partner: Annotated[str | None, typer.Option(help="only this partner id")] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="table, json or csv")] = Format.table,
+) -> None:
+    """One row per partner: every metric, the components, score and status; worst first."""
+    rows = _ask("health", as_of=as_of, status=status.value if status else None, partner=partner)
+    if fmt is Format.json:
+        emit(rows, fmt, [], "")
+    elif fmt is Format.csv:
+        flat = [{**r, **{f"components.{k}": v for k, v in r["components"].items()}} for r in rows]
+        emit(flat, fmt, HEALTH_CSV_COLUMNS, "")
+    else:
+        out.print(render_health(rows, as_of))
+
+
+def render_health(rows: list[dict], as_of: str | None) -> Table:
+    when = rows[0]["as_of"] if rows else (as_of or "now")
+    table = Table(title=f"Partner health as of {when} — {len(rows)} partners, worst first", title_justify="left")
+    for name, justify in [
+        ("partner", "left"),
+        ("status", "left"),
+        ("score", "right"),
+        ("", "left"),
+        ("quality 30d", "right"),
+        ("trend", "right"),
+        ("days silent", "right"),
+        ("partner-led", "right"),
+        ("types", "right"),
+        ("ecosystem", "right"),
+    ]:
+        table.add_column(name, justify=justify, no_wrap=name != "partner")
+    for r in rows:
+        style = STATUS_STYLE[r["status"]]
+        filled = round(r["score"] / 10)
+        share = r["partner_initiated_share"]
+        table.add_row(
+            f"{r['name'] or r['partner_id']}" + (f" [dim]({r['partner_id']})[/]" if r["name"] else ""),
+            f"[{style}]{r['status']}[/]",
+            f"{r['score']:.1f}",
+            f"[{style}]{'█' * filled}[/][dim]{'░' * (10 - filled)}[/]",
+            f"{r['quality_minutes_30d']:,.0f} min",
+            "[dim]no baseline[/]" if r["baseline_minutes_30d"] < 1 else f"{r['trend']:+.0%}",
+            f"{r['days_since_last']:.1f}",
+            "—" if share is None else f"{share:.0%}",
+            f"{r['distinct_types_90d']}/5",
+            str(r["ecosystem_partners_90d"]),
+        )
+    return table
 
 
 def _shorten(text: str, limit: int) -> str:

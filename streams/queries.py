@@ -53,11 +53,3 @@ def dead_letters(client: Client, limit: int = 1000, code: str | None = None) -> 
 def dead_letter_reasons(client: Client) -> list[dict[str, Any]]:
     result = client.query("SELECT code, count() AS count FROM dead_letters GROUP BY code ORDER BY count DESC, code")
     return list(result.named_results())
-
-
-# Names the HTTP API serves under /api/<name> and the CLI asks for.
-QUERIES = {
-    "counts": counts,
-    "dead_letters": dead_letters,
-    "dead_letter_reasons": dead_letter_reasons,
-}

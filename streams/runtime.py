@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from streams import queries, store
+from streams import api, store
 from streams.config import Settings
 
 
@@ -78,7 +78,7 @@ def get_json(url: str, timeout: float = 30) -> Any:
 
 
 def ask(settings: Settings, name: str, **params: Any) -> Any:
-    """Run a read query of `streams.queries`: through the running pipeline if there is
+    """Run a read query of `streams.api`: through the running pipeline if there is
     one, else directly on the store."""
     info = find(settings)
     if info is not None:
@@ -86,6 +86,6 @@ def ask(settings: Settings, name: str, **params: Any) -> Any:
         return get_json(f"{info['web_url']}/api/{name}" + (f"?{query}" if query else ""))
     client = store.connect(settings.clickhouse)
     try:
-        return orjson.loads(orjson.dumps(queries.QUERIES[name](client, **params), default=str))
+        return orjson.loads(orjson.dumps(api.QUERIES[name](client, **params), default=str))
     finally:
         client.close()

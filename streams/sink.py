@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 
 from clickhouse_connect.driver.client import Client
@@ -29,6 +30,7 @@ class Classified:
     engagements: list[Accepted] = field(default_factory=list)
     profiles: list[Accepted] = field(default_factory=list)
     rejected: list[tuple[Rejected, bytes, Origin]] = field(default_factory=list)
+    latest: dict[int, datetime] = field(default_factory=dict)  # partition -> latest accepted event time
 
 
 @dataclass(frozen=True)
@@ -45,10 +47,10 @@ def classify(batch: Iterable[tuple[bytes, Origin]]) -> Classified:
         result = validate(raw)
         if isinstance(result, Rejected):
             out.rejected.append((result, raw, origin))
-        elif result.kind == "profile":
-            out.profiles.append(result)
-        else:
-            out.engagements.append(result)
+            continue
+        (out.profiles if result.kind == "profile" else out.engagements).append(result)
+        if origin.partition not in out.latest or result.time > out.latest[origin.partition]:
+            out.latest[origin.partition] = result.time
     return out
 
 

@@ -1,0 +1,178 @@
+"""Relationship health: the components, score and status of ../shared/CONTRACT.md §3.
+
+`assess` is a pure function of a partner's metrics and the scoring config. The metrics
+themselves are computed by ClickHouse (`streams.health`); the config is
+`schemas/scoring.yaml`, optionally overridden key by key by the file named in
+PARTNERPULSE_SCORING.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from streams.paths import SCHEMAS_DIR
+
+DEFAULT_SCORING = SCHEMAS_DIR / "scoring.yaml"
+STATUSES = ("disengaged", "at_risk", "new", "healthy")
+COMPONENTS = ("quality", "recency", "reciprocity", "breadth", "momentum")
+
+
+class ScoringError(ValueError):
+    """The scoring file is unusable; the message says where."""
+
+
+@dataclass(frozen=True)
+class Scoring:
+    raw: dict[str, Any]
+
+    @property
+    def weights(self) -> dict[str, float | dict[str, float]]:
+        return self.raw["weights"]
+
+    def window(self, name: str) -> timedelta:
+        return timedelta(days=self.raw["windows_days"][name])
+
+    def target(self, name: str) -> float:
+        return float(self.raw["targets"][name])
+
+    def status_rule(self, name: str) -> float:
+        return float(self.raw["status"][name])
+
+    def alert_rule(self, kind: str, name: str) -> float:
+        return float(self.raw["alerts"][kind][name])
+
+    def weight_table(self) -> tuple[list[str], list[float], list[str], list[float]]:
+        """(type/role keys, their weights, type keys, their weights) for SQL `transform`."""
+        role_keys, role_weights, type_keys, type_weights = [], [], [], []
+        for type_name, weight in self.weights.items():
+            if isinstance(weight, dict):
+                for role, value in weight.items():
+                    role_keys.append(f"{type_name}/{role}")
+                    role_weights.append(float(value))
+            else:
+                type_keys.append(type_name)
+                type_weights.append(float(weight))
+        return role_keys, role_weights, type_keys, type_weights
+
+    def weight(self, type_name: str, role: str) -> float:
+        weight = self.weights.get(type_name, 0.0)
+        return float(weight.get(role, 0.0) if isinstance(weight, dict) else weight)
+
+
+def _merge(base: dict, override: dict, where: str = "") -> dict:
+    merged = dict(base)
+    for key, value in override.items():
+        if key not in base:
+            raise ScoringError(f"unknown setting '{where}{key}' (known: {', '.join(base)})")
+        if isinstance(base[key], dict) and isinstance(value, dict) and key != "weights":
+            merged[key] = _merge(base[key], value, f"{where}{key}.")
+        elif key == "weights" and isinstance(value, dict):
+            merged[key] = {**base[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_scoring(path: str | Path | None = None) -> Scoring:
+    """The defaults, with the user's file (argument or PARTNERPULSE_SCORING) laid over them."""
+    raw = yaml.safe_load(DEFAULT_SCORING.read_text())
+    path = path or os.environ.get("PARTNERPULSE_SCORING")
+    if path:
+        try:
+            override = yaml.safe_load(Path(path).read_text()) or {}
+        except OSError as exc:
+            raise ScoringError(f"cannot read the scoring file {path}: {exc.strerror}") from exc
+        except yaml.YAMLError as exc:
+            raise ScoringError(f"the scoring file {path} is not valid YAML: {exc}") from exc
+        if not isinstance(override, dict):
+            raise ScoringError(f"the scoring file {path} must be a mapping of settings")
+        raw = _merge(raw, override)
+    return Scoring(raw)
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """A partner's metrics as of T (§3); times are aware UTC datetimes."""
+
+    partner_id: str
+    as_of: datetime
+    quality_minutes_30d: float
+    quality_minutes_prev_30d: float
+    baseline_minutes_30d: float
+    engagements_90d: int
+    partner_initiated_90d: int
+    distinct_types_90d: int
+    ecosystem_partners_90d: int
+    first_engagement_at: datetime
+    last_engagement_at: datetime
+
+    @property
+    def days_since_last(self) -> float:
+        return (self.as_of - self.last_engagement_at).total_seconds() / 86400
+
+    @property
+    def partner_initiated_share(self) -> float | None:
+        return self.partner_initiated_90d / self.engagements_90d if self.engagements_90d else None
+
+
+@dataclass(frozen=True)
+class Health:
+    metrics: Metrics
+    trend: float
+    components: dict[str, float]
+    score: float
+    status: str
+
+
+def clamp(value: float, low: float = 0.0, high: float = 1.0) -> float:
+    return max(low, min(high, value))
+
+
+def round_score(value: float) -> float:
+    # Half-up to 0.1, with a nudge so that 64.95 computed as 64.94999… still rounds up.
+    return math.floor(value * 10 + 0.5 + 1e-9) / 10
+
+
+def trend(quality_30d: float, baseline_30d: float, scoring: Scoring) -> float:
+    cap = scoring.target("monthly_quality_minutes")
+    q, b = min(quality_30d, cap), min(baseline_30d, cap)
+    return (q - b) / max(b, 1.0)
+
+
+def assess(m: Metrics, scoring: Scoring) -> Health:
+    t = trend(m.quality_minutes_30d, m.baseline_minutes_30d, scoring)
+    share = m.partner_initiated_share
+    components = {
+        "quality": clamp(m.quality_minutes_30d / scoring.target("monthly_quality_minutes")),
+        "recency": 0.5 ** (max(m.days_since_last, 0.0) / scoring.target("recency_half_life_days")),
+        "reciprocity": 0.0 if share is None else clamp(1 - 2 * abs(share - 0.5)),
+        "breadth": (
+            m.distinct_types_90d / scoring.target("engagement_types")
+            + min(1.0, m.ecosystem_partners_90d / scoring.target("ecosystem_partners"))
+        )
+        / 2,
+        "momentum": clamp(0.5 + t / 2),
+    }
+    weights = scoring.raw["score_weights"]
+    score = round_score(sum(weights[name] * components[name] for name in COMPONENTS))
+    return Health(m, t, components, score, status(m, score, t, scoring))
+
+
+def status(m: Metrics, score: float, trend_value: float, scoring: Scoring) -> str:
+    """The first rule that holds (§3)."""
+    if m.days_since_last >= scoring.status_rule("disengaged_days_silent"):
+        return "disengaged"
+    if m.first_engagement_at > m.as_of - timedelta(days=scoring.status_rule("new_days")):
+        return "new"
+    if score < scoring.status_rule("disengaged_below"):
+        return "disengaged"
+    if score < scoring.status_rule("at_risk_below") or trend_value <= scoring.status_rule("at_risk_trend"):
+        return "at_risk"
+    return "healthy"

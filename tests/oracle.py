@@ -1,0 +1,129 @@
+"""A plain-Python reading of ../shared/CONTRACT.md §2–§3, written apart from the product
+code, to check what the pipeline computes. Also generates varied, seeded events."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+DAY = timedelta(days=1)
+WEIGHTS = {
+    ("partner.webinar", "host"): 1.5, ("partner.webinar", "cohost"): 1.25, ("partner.webinar", "attendee"): 1.0,
+    ("partner.joint_event", "organizer"): 1.5, ("partner.joint_event", "speaker"): 1.25,
+    ("partner.joint_event", "exhibitor"): 1.25, ("partner.joint_event", "participant"): 1.0,
+}  # fmt: skip
+TYPE_WEIGHTS = {"partner.solution": 2.0, "partner.meeting": 1.0, "partner.training": 0.75}
+ROLES = {
+    "partner.webinar": ("role", ["host", "cohost", "attendee"]),
+    "partner.joint_event": ("role", ["organizer", "speaker", "exhibitor", "participant"]),
+    "partner.solution": ("stage", ["proposed", "building", "launched"]),
+    "partner.meeting": ("kind", ["business_review", "enablement", "planning", "other"]),
+}
+
+
+def parse(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def quality(event: dict) -> float:
+    data = event["data"]
+    role_field = ROLES.get(event["type"], ("", []))[0]
+    w = WEIGHTS.get((event["type"], data.get(role_field))) or TYPE_WEIGHTS[event["type"]]
+    return data["duration_minutes"] * w
+
+
+def health(events: list[dict], t: datetime) -> dict[str, dict]:
+    """Every metric, the score and the status per partner as of t."""
+    by_partner: dict[str, list[dict]] = {}
+    for e in events:
+        if e["type"] != "partner.profile" and parse(e["time"]) <= t:
+            by_partner.setdefault(e["subject"], []).append(e)
+    out = {}
+    for partner, evs in by_partner.items():
+
+        def within(lo: timedelta, hi: timedelta, evs=evs):
+            return [e for e in evs if t - lo < parse(e["time"]) <= t - hi]
+
+        q30 = sum(map(quality, within(30 * DAY, 0 * DAY)))
+        prev = sum(map(quality, within(60 * DAY, 30 * DAY)))
+        base = sum(map(quality, within(120 * DAY, 30 * DAY))) / 3
+        last90 = within(90 * DAY, 0 * DAY)
+        n90 = len(last90)
+        share = sum(e["data"]["initiated_by"] == "partner" for e in last90) / n90 if n90 else None
+        types = len({e["type"] for e in last90})
+        eco = len(
+            {p for e in last90 if e["type"] == "partner.solution" for p in e["data"].get("ecosystem_partners", [])}
+        )
+        times = [parse(e["time"]) for e in evs]
+        last, first = max(times), min(times)
+        days = (t - last).total_seconds() / 86400
+        qc, bc = min(q30, 600), min(base, 600)
+        trend = (qc - bc) / max(bc, 1)
+        comps = {
+            "quality": min(1, q30 / 600),
+            "recency": 0.5 ** (days / 14),
+            "reciprocity": 0.0 if share is None else 1 - 2 * abs(share - 0.5),
+            "breadth": (types / 5 + min(1, eco / 3)) / 2,
+            "momentum": max(0, min(1, 0.5 + trend / 2)),
+        }
+        raw_score = sum(w * comps[c] for c, w in
+                        {"quality": 40, "recency": 20, "reciprocity": 15, "breadth": 15, "momentum": 10}.items())  # fmt: skip
+        score = round(raw_score + 1e-9, 1)
+        if days >= 30:
+            status = "disengaged"
+        elif first > t - 30 * DAY:
+            status = "new"
+        elif score < 40:
+            status = "disengaged"
+        elif score < 65 or trend <= -0.5:
+            status = "at_risk"
+        else:
+            status = "healthy"
+        out[partner] = {
+            "quality_minutes_30d": q30, "quality_minutes_prev_30d": prev, "baseline_minutes_30d": base,
+            "engagements_90d": n90, "last_engagement_at": last, "days_since_last": days,
+            "partner_initiated_share": share, "distinct_types_90d": types, "ecosystem_partners_90d": eco,
+            "first_engagement_at": first, "trend": trend, "components": comps, "score": score, "status": status,
+        }  # fmt: skip
+    return out
+
+
+def _iso(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
+def generate(seed: int = 7, partners: int = 12, start: datetime = datetime(2026, 3, 1, tzinfo=UTC),
+             days: int = 200) -> list[dict]:  # fmt: skip
+    """Varied partners: steady, fading, newcomers, one-sided, bursty; odd times included."""
+    rng = random.Random(seed)
+    events = []
+    types = ["partner.webinar", "partner.joint_event", "partner.solution", "partner.meeting", "partner.training"]
+    for p in range(partners):
+        pid = f"p{p:02d}-{['steady', 'fader', 'newbie', 'listener', 'bursty', 'builder'][p % 6]}"
+        kind = p % 6
+        span_from = start + (timedelta(days=days - 25) if kind == 2 else timedelta())
+        span_to = start + timedelta(days=days - (60 if kind == 1 else 0))
+        n = rng.randint(15, 45)
+        for i in range(n):
+            at = span_from + (span_to - span_from) * rng.random()
+            at = at.replace(microsecond=rng.randrange(1000) * 1000)
+            if i % 10 == 0:
+                at = at.replace(hour=0, minute=0, second=0, microsecond=0)  # exactly on a midnight
+            type_ = rng.choice(types[2:3] if kind == 5 and i % 2 else types)
+            data = {"duration_minutes": rng.choice([15, 30, 45, 60, 90, 120, 240, 0.5]),
+                    "initiated_by": "vendor" if kind == 3 else rng.choice(["partner", "vendor"])}  # fmt: skip
+            if type_ in ROLES:
+                field, values = ROLES[type_]
+                data[field] = rng.choice(values)
+            if type_ == "partner.solution":
+                data["solution_id"] = f"sol-{p}-{i % 3}"
+                data["ecosystem_partners"] = rng.sample(
+                    ["isv-a", "isv-b", "tech-c", "tech-d", "si-e"], rng.randint(0, 3)
+                )
+                data["duration_minutes"] = rng.choice([0, 60, 600, 2400])
+            if type_ == "partner.training":
+                data["course"] = "Course " + str(i % 4)
+            events.append({"specversion": "1.0", "id": f"{pid}-{i}", "source": "test/oracle", "type": type_,
+                           "time": _iso(at), "subject": pid, "data": data})  # fmt: skip
+    events.sort(key=lambda e: e["time"])
+    return events

@@ -1,0 +1,123 @@
+"""Scoring rules of ../shared/CONTRACT.md §3, against hand-computed cases (pure)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from streams.scoring import Metrics, ScoringError, assess, load_scoring, round_score, trend
+
+T = datetime(2026, 11, 20, tzinfo=UTC)
+SCORING = load_scoring()
+
+
+def metrics(**overrides) -> Metrics:
+    base = dict(
+        partner_id="p", as_of=T, quality_minutes_30d=600.0, quality_minutes_prev_30d=600.0,
+        baseline_minutes_30d=600.0, engagements_90d=10, partner_initiated_90d=5, distinct_types_90d=5,
+        ecosystem_partners_90d=3, first_engagement_at=T - timedelta(days=365), last_engagement_at=T,
+    )  # fmt: skip
+    base.update(overrides)
+    return Metrics(**base)
+
+
+def test_a_perfect_partner_scores_100_and_is_healthy():
+    h = assess(metrics(), SCORING)
+    assert h.components == {"quality": 1.0, "recency": 1.0, "reciprocity": 1.0, "breadth": 1.0, "momentum": 0.5}
+    assert h.score == 95.0 and h.status == "healthy"
+
+
+def test_each_component_by_hand():
+    h = assess(
+        metrics(quality_minutes_30d=150, baseline_minutes_30d=300, engagements_90d=8, partner_initiated_90d=2,
+                distinct_types_90d=2, ecosystem_partners_90d=1, last_engagement_at=T - timedelta(days=7)),
+        SCORING,
+    )  # fmt: skip
+    assert h.components["quality"] == 0.25  # 150 / 600
+    assert h.components["recency"] == pytest.approx(0.5**0.5)  # 7 days at a 14-day half-life
+    assert h.components["reciprocity"] == pytest.approx(0.5)  # share 0.25 → 1 − 2·0.25
+    assert h.components["breadth"] == pytest.approx((2 / 5 + 1 / 3) / 2)
+    assert h.trend == pytest.approx(-0.5)  # (150 − 300) / 300
+    assert h.components["momentum"] == pytest.approx(0.25)
+    expected = 40 * 0.25 + 20 * 0.5**0.5 + 15 * 0.5 + 15 * (2 / 5 + 1 / 3) / 2 + 10 * 0.25
+    assert h.score == round(expected, 1) == 39.6
+    assert h.status == "disengaged"  # score < 40
+
+
+def test_trend_is_capped_at_the_monthly_target():
+    assert trend(900, 1200, SCORING) == 0.0  # both above 600: not a decline
+    assert trend(300, 1200, SCORING) == -0.5  # (300 − 600) / 600
+    assert trend(50, 0, SCORING) == 50.0  # baseline below 1 minute counts as 1
+    assert trend(0, 0, SCORING) == 0.0
+
+
+def test_momentum_and_quality_clamp():
+    h = assess(metrics(quality_minutes_30d=5000, baseline_minutes_30d=10), SCORING)
+    assert h.components["quality"] == 1.0 and h.components["momentum"] == 1.0
+    h = assess(metrics(quality_minutes_30d=0, baseline_minutes_30d=500), SCORING)
+    assert h.trend == -1.0 and h.components["momentum"] == 0.0
+
+
+def test_reciprocity_extremes_and_no_engagements():
+    assert assess(metrics(partner_initiated_90d=10), SCORING).components["reciprocity"] == 0.0
+    assert assess(metrics(partner_initiated_90d=0), SCORING).components["reciprocity"] == 0.0
+    quiet = assess(metrics(engagements_90d=0, partner_initiated_90d=0, last_engagement_at=T - timedelta(days=100)),
+                   SCORING)  # fmt: skip
+    assert quiet.metrics.partner_initiated_share is None and quiet.components["reciprocity"] == 0.0
+
+
+def test_breadth_caps_ecosystem_at_three():
+    assert assess(metrics(distinct_types_90d=5, ecosystem_partners_90d=9), SCORING).components["breadth"] == 1.0
+    assert assess(metrics(distinct_types_90d=0, ecosystem_partners_90d=0), SCORING).components["breadth"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("changes", "status"),
+    [
+        ({"last_engagement_at": T - timedelta(days=30)}, "disengaged"),  # 30 days silent, even if new
+        ({"last_engagement_at": T - timedelta(days=30), "first_engagement_at": T - timedelta(days=31)}, "disengaged"),
+        ({"last_engagement_at": T - timedelta(days=29, hours=23)}, "healthy"),  # not yet 30 days; score 79.5
+        ({"first_engagement_at": T - timedelta(days=29)}, "new"),
+        ({"first_engagement_at": T - timedelta(days=30)}, "healthy"),  # exactly 30 days: no longer new
+        ({"first_engagement_at": T - timedelta(days=5), "quality_minutes_30d": 0}, "new"),  # new beats low score
+        ({"quality_minutes_30d": 0, "engagements_90d": 0, "partner_initiated_90d": 0}, "disengaged"),  # score < 40
+        ({"quality_minutes_30d": 300}, "at_risk"),  # trend −0.5 (and a lower score)
+        ({"quality_minutes_30d": 310, "baseline_minutes_30d": 300}, "healthy"),
+        ({"quality_minutes_30d": 299.9, "baseline_minutes_30d": 600, "distinct_types_90d": 5}, "at_risk"),
+    ],
+)
+def test_status_first_rule_that_holds(changes, status):
+    assert assess(metrics(**changes), SCORING).status == status
+
+
+def test_at_risk_from_trend_alone_with_a_good_score():
+    h = assess(metrics(quality_minutes_30d=290, baseline_minutes_30d=590), SCORING)
+    assert h.score >= 65 and h.trend <= -0.5 and h.status == "at_risk"
+
+
+def test_score_rounds_half_up_to_a_tenth():
+    assert round_score(64.95) == 65.0
+    assert round_score(64.94999999) == 64.9
+    assert round_score(39.96) == 40.0
+
+
+def test_user_scoring_file_overrides_defaults(tmp_path):
+    path = tmp_path / "scoring.yaml"
+    path.write_text("weights:\n  partner.training: 2.0\ntargets:\n  monthly_quality_minutes: 300\n")
+    custom = load_scoring(path)
+    assert custom.weight("partner.training", "") == 2.0
+    assert custom.weight("partner.webinar", "host") == 1.5  # untouched defaults stay
+    assert assess(metrics(quality_minutes_30d=300), custom).components["quality"] == 1.0
+
+
+def test_bad_scoring_files_are_explained(tmp_path):
+    path = tmp_path / "scoring.yaml"
+    path.write_text("targets:\n  monthly_minutes: 300\n")
+    with pytest.raises(ScoringError, match=r"unknown setting 'targets\.monthly_minutes'"):
+        load_scoring(path)
+    path.write_text("weights: [1, 2\n")
+    with pytest.raises(ScoringError, match="not valid YAML"):
+        load_scoring(path)
+    with pytest.raises(ScoringError, match="cannot read"):
+        load_scoring(tmp_path / "missing.yaml")
