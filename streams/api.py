@@ -1,11 +1,12 @@
 """The read queries by name: what the pipeline's HTTP API serves under /api/<name>
 and what the CLI asks for (through that API, or directly on the store)."""
 
-from streams import health, queries
+from streams import evaluation, health, queries
 
 QUERIES = {
     "counts": queries.counts,
     "dead_letters": queries.dead_letters,
     "dead_letter_reasons": queries.dead_letter_reasons,
     "health": health.health,
+    "alerts": evaluation.read_alerts,
 }

@@ -3,25 +3,35 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import os
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import aiohttp
 import faust
 import orjson
 
-from streams import api, queries
-from streams.config import TOPIC_DLQ, TOPIC_EVENTS, Settings, redact
+from streams import api, delivery, queries
+from streams.config import TOPIC_ALERTS, TOPIC_DLQ, TOPIC_EVENTS, Settings, redact
 from streams.evaluation import Evaluator
+from streams.formats import iso, iso_or_none
 from streams.records import Origin
 from streams.scoring import load_scoring
 from streams.sink import Sink, Written, classify
 from streams.watermark import Watermark
 
 # Large batches are where the speed is (chDB inserts), a short wait keeps latency low.
+log = logging.getLogger(__name__)
+
 BATCH_MAX = 5000
 BATCH_WITHIN = 0.5
+MAX_DELIVERIES_IN_FLIGHT = 64
+# Midnights per store-thread job while catching up; ingest and queries run in between.
+EVALUATE_AT_ONCE = 7
 
 
 @dataclass
@@ -68,23 +78,38 @@ def create_app(settings: Settings, bootstrap: str, web_port: int, on_ready=None)
     )
     sink = Sink(settings.clickhouse)
     processed = Processed()
-    state = {"assigned": False, "started_at": datetime.now(UTC), "last_evaluated": None}
+    state = {"assigned": False, "started_at": datetime.now(UTC)}
     scoring = load_scoring()
     lateness = timedelta(seconds=scoring.raw["watermark"]["allowed_lateness_seconds"])
     watermark = Watermark(lateness, idle_seconds=float(scoring.raw["watermark"]["idle_partition_seconds"]))
-    evaluator = Evaluator(scoring, lateness)
-    evaluating = asyncio.Lock()
+    alert_targets = delivery.targets(list(settings.webhooks))
+    webhook_urls = {t.key: t.url for t in alert_targets if t.url}
+    evaluator = Evaluator(scoring, lateness, alert_targets)
 
-    async def advance() -> None:
-        """Evaluate every midnight the watermark has crossed (after the batches that
-        carried it past are stored)."""
-        async with evaluating:
-            done = await sink.run(evaluator.advance, watermark.current(time.monotonic()))
-            if done:
-                state["last_evaluated"] = done[-1]
+    wake_evaluator = asyncio.Event()
+
+    @app.task
+    async def _evaluate_forever() -> None:
+        # Its own task: the agent only wakes it, so a long catch-up (a year replayed)
+        # never holds up ingest. Idle partitions release the watermark as wall time
+        # passes, hence the periodic wake-up too.
+        more = False
+        while True:
+            if not more:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake_evaluator.wait(), timeout=1.0)
+            wake_evaluator.clear()
+            try:
+                done = await sink.run(evaluator.advance, watermark.current(time.monotonic()), EVALUATE_AT_ONCE)
+                more = len(done) == EVALUATE_AT_ONCE
+            except Exception:
+                log.exception("evaluation failed; retrying in a second")
+                await asyncio.sleep(1.0)
 
     events_topic = app.topic(TOPIC_EVENTS, key_serializer="raw", value_serializer="raw")
     dlq_topic = app.topic(TOPIC_DLQ, key_serializer="raw", value_serializer="raw")
+    alerts_topic = app.topic(TOPIC_ALERTS, key_serializer="raw", value_serializer="raw")
+    http: dict[str, Any] = {}
 
     @app.agent(events_topic)
     async def ingest(stream):
@@ -117,12 +142,44 @@ def create_app(settings: Settings, bootstrap: str, web_port: int, on_ready=None)
             now_mono = time.monotonic()
             for partition, latest in classified.latest.items():
                 watermark.observe(partition, latest, now_mono)
-            await advance()
+            wake_evaluator.set()
+
+    async def deliver_one(due: delivery.Due) -> str | None:
+        if due.target == delivery.KAFKA_TARGET.key:
+            try:
+                await (await alerts_topic.send(key=due.partner_id.encode(), value=due.payload.encode()))
+            except Exception as exc:  # the broker's errors vary; the outbox retries
+                return f"Kafka: {type(exc).__name__}"
+            return None
+        url = webhook_urls.get(due.target)
+        if url is None:
+            return "this webhook is no longer configured (PARTNERPULSE_WEBHOOKS)"
+        if "session" not in http:
+            http["session"] = aiohttp.ClientSession()
+        return await delivery.post_webhook(http["session"], url, due.payload.encode(), settings.webhook_secret)
+
+    in_flight: dict[tuple[str, str], asyncio.Task] = {}
+    attempted: dict[tuple[str, str], int] = {}  # attempts recorded by this worker
+
+    async def deliver_and_record(due: delivery.Due) -> None:
+        key = (due.event_id, due.target)
+        try:
+            error = await deliver_one(due)
+            await sink.run(delivery.record, [(due, error)], delivery.utcnow())
+            attempted[key] = due.attempts + 1
+        finally:
+            in_flight.pop(key, None)
 
     @app.timer(1.0)
-    async def _tick() -> None:
-        # Idle partitions stop holding the watermark back only as wall time passes.
-        await advance()
+    async def _deliver() -> None:
+        # Each delivery is its own task: a slow or failing target delays nothing else,
+        # neither the stream nor the other targets.
+        for due in await sink.run(delivery.due, delivery.utcnow()):
+            key = (due.event_id, due.target)
+            # A row read just before its last attempt was recorded is stale: skip it.
+            stale = due.attempts < attempted.get(key, 0)
+            if not stale and key not in in_flight and len(in_flight) < MAX_DELIVERIES_IN_FLIGHT:
+                in_flight[key] = asyncio.ensure_future(deliver_and_record(due))
 
     @app.on_partitions_assigned.connect
     async def _assigned(app, assigned, **kwargs):
@@ -146,12 +203,12 @@ def create_app(settings: Settings, bootstrap: str, web_port: int, on_ready=None)
             {
                 "ready": state["assigned"],
                 "pid": os.getpid(),
-                "started_at": queries.iso(state["started_at"]),
+                "started_at": iso(state["started_at"]),
                 "kafka": bootstrap,
                 "clickhouse": redact(settings.clickhouse),
                 "processed": asdict(processed),
-                "watermark": _iso_or_none(watermark.current(time.monotonic())),
-                "last_evaluated": _iso_or_none(state["last_evaluated"]),
+                "watermark": iso_or_none(watermark.current(time.monotonic())),
+                "last_evaluated": iso_or_none(evaluator.last_evaluated),
                 "stored": counts,
             }
         )
@@ -168,7 +225,3 @@ def create_app(settings: Settings, bootstrap: str, web_port: int, on_ready=None)
         return web.bytes(orjson.dumps(result, default=str), content_type="application/json")
 
     return app, sink
-
-
-def _iso_or_none(value: datetime | None) -> str | None:
-    return queries.iso(value) if value is not None else None

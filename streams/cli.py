@@ -181,6 +181,55 @@ def health(
         out.print(render_health(rows, as_of))
 
 
+class AlertState(StrEnum):
+    firing = "firing"
+    resolved = "resolved"
+
+
+ALERT_CSV_COLUMNS = [
+    "id", "partner_id", "name", "kind", "state", "fired_at", "resolved_at", "reason", "resolved_reason",
+    "undelivered", "metrics",
+]  # fmt: skip
+
+
+@app.command()
+def alerts(
+    since: Annotated[
+        str | None, typer.Option(help="only alerts that fired or resolved at or after T (date or RFC 3339)")
+    ] = None,
+    state: Annotated[AlertState | None, typer.Option(help="firing or resolved")] = None,
+    partner: Annotated[str | None, typer.Option(help="only this partner id")] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="table, json or csv")] = Format.table,
+) -> None:
+    """Alert episodes (disengaged, declining, one-sided), newest first, with what triggered each."""
+    rows = _ask("alerts", since=since, state=state.value if state else None, partner=partner)
+    if fmt is Format.json:
+        emit(rows, fmt, [], "")
+        return
+    for r in rows:
+        r["undelivered"] = sum(d["state"] != "delivered" for d in r.get("deliveries", []))
+    if fmt is Format.csv:
+        emit([{**r, "metrics": orjson.dumps(r["metrics"]).decode()} for r in rows], fmt, ALERT_CSV_COLUMNS, "")
+        return
+    table = Table(title=f"Alerts — {len(rows)}, newest first", title_justify="left")
+    for name in ("partner", "kind", "state", "fired", "resolved", "why", "delivery"):
+        table.add_column(name, no_wrap=name in ("kind", "state", "fired", "resolved"))
+    for r in rows:
+        firing = r["state"] == "firing"
+        failed = [d for d in r.get("deliveries", []) if d["state"] != "delivered"]
+        table.add_row(
+            r.get("name") or r["partner_id"],
+            r["kind"],
+            "[bold red]firing[/]" if firing else "[green]resolved[/]",
+            r["fired_at"][:10],
+            (r["resolved_at"] or "")[:10],
+            r["reason"] + ("" if firing else f" → {r['resolved_reason']}"),
+            "ok" if not failed else "[yellow]" + "; ".join(
+                f"{d['target']}: {d['last_error']} ({d['attempts']} tries)" for d in failed) + "[/]",
+        )  # fmt: skip
+    out.print(table)
+
+
 def render_health(rows: list[dict], as_of: str | None) -> Table:
     when = rows[0]["as_of"] if rows else (as_of or "now")
     table = Table(title=f"Partner health as of {when} — {len(rows)} partners, worst first", title_justify="left")

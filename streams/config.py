@@ -22,6 +22,8 @@ class Settings:
     # Consumer-group timeouts in seconds; None = faust's defaults (for real Kafka).
     session_timeout: float | None = None
     heartbeat_interval: float | None = None
+    webhooks: tuple[str, ...] = ()  # alert webhook URLs
+    webhook_secret: str | None = None  # HMAC-SHA256 key for the signature header
 
     @property
     def embedded_kafka(self) -> bool:
@@ -57,6 +59,8 @@ def load(environ: dict[str, str] | None = None) -> Settings:
         partitions=int(env.get("PARTNERPULSE_PARTITIONS", "4")),
         session_timeout=float(session) if session else None,
         heartbeat_interval=max(0.5, float(session) / 6) if session else None,
+        webhooks=tuple(u for u in env.get("PARTNERPULSE_WEBHOOKS", "").replace(",", " ").split() if u),
+        webhook_secret=env.get("PARTNERPULSE_WEBHOOK_SECRET") or None,
     )
 
 

@@ -5,10 +5,15 @@ table, so a restarted worker resumes at the next midnight, none skipped or repea
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import orjson
 from clickhouse_connect.driver.client import Client
 
-from streams.health import assess_all
+from streams import alerting, delivery
+from streams.delivery import Target
+from streams.formats import iso
+from streams.health import assess_all, parse_as_of
 from streams.scoring import Scoring
 from streams.watermark import midnight_at_or_before, midnights_between
 
@@ -25,12 +30,26 @@ def _aware(value: datetime) -> datetime:
 
 
 class Evaluator:
-    def __init__(self, scoring: Scoring, lateness: timedelta):
+    def __init__(self, scoring: Scoring, lateness: timedelta, targets: list[Target]):
         self.scoring = scoring
         self.lateness = lateness
-        self._last: datetime | None = None  # the last midnight evaluated (cached from the store)
+        self.targets = targets
+        # Caches of what the store holds, (re)loaded from it when None.
+        self._last: datetime | None = None  # the last midnight evaluated
+        self._saved: datetime | None = None  # the watermark saved in stream_progress
+        self._open: dict[tuple[str, str], dict[str, Any]] | None = None  # (partner, kind) -> firing alert
+
+    @property
+    def last_evaluated(self) -> datetime | None:
+        """The last midnight evaluated, by this worker or an earlier one (once known)."""
+        return self._last
 
     def _resume_point(self, client: Client) -> datetime | None:
+        if self._saved is None:
+            count, saved = client.query(
+                "SELECT count(), max(watermark) FROM stream_progress WHERE name = 'watermark'"
+            ).result_rows[0]
+            self._saved = _aware(saved) if count else None
         if self._last is None:
             count, last = client.query("SELECT count(), max(midnight) FROM evaluations").result_rows[0]
             if count:
@@ -44,21 +63,36 @@ class Evaluator:
                 self._last = midnight_at_or_before(_aware(first) - self.lateness - timedelta(milliseconds=1))
         return self._last
 
-    def advance(self, client: Client, watermark: datetime | None) -> list[datetime]:
-        """Evaluate, in order, every midnight the watermark has crossed since the last one."""
-        if watermark is None:
-            return []
-        if self._last is not None and watermark < self._last + timedelta(days=1):
-            return []
+    def advance(self, client: Client, watermark: datetime | None, limit: int = 7) -> list[datetime]:
+        """Evaluate, in order, the midnights the watermark has crossed since the last one,
+        at most `limit` per call (so ingest and queries get the store thread in between).
+        The watermark saved by an earlier run counts too: it never moves backwards."""
         last = self._resume_point(client)
         if last is None:
             return []
+        crossed = watermark is not None and watermark >= last + timedelta(days=1)
+        if crossed and (self._saved is None or watermark > self._saved):
+            client.insert("stream_progress", [("watermark", watermark)], column_names=["name", "watermark"])
+            self._saved = watermark
+        if self._saved is None:
+            return []
         done = []
-        for midnight in midnights_between(last, watermark):
-            self.evaluate(client, midnight)
+        for midnight in midnights_between(last, self._saved)[:limit]:
+            try:
+                self.evaluate(client, midnight)
+            except Exception:
+                self._last = self._open = None  # the store is the truth: reload it next time
+                raise
             self._last = midnight
             done.append(midnight)
         return done
+
+    def open_episodes(self, client: Client) -> dict[tuple[str, str], dict[str, Any]]:
+        if self._open is None:
+            self._open = {
+                (a["partner_id"], a["kind"]): a for a in read_alerts(client, state="firing", with_deliveries=False)
+            }
+        return self._open
 
     def evaluate(self, client: Client, midnight: datetime) -> int:
         healths = assess_all(client, midnight, self.scoring)
@@ -73,7 +107,99 @@ class Evaluator:
             ))  # fmt: skip
         if rows:
             client.insert("partner_health", rows, column_names=HEALTH_COLUMNS)
+        self._alerts(client, healths, midnight)
         # Recorded last: a crash before this line re-evaluates the midnight, which
-        # replaces the same snapshots (ReplacingMergeTree on partner and day).
+        # replaces the same snapshots (ReplacingMergeTree on partner and day) and finds
+        # the episodes it decided already open or resolved (rules exclude each other).
         client.insert("evaluations", [(midnight, len(rows))], column_names=["midnight", "partners"])
         return len(rows)
+
+    def _alerts(self, client: Client, healths, midnight: datetime) -> None:
+        episodes = self.open_episodes(client)
+        open_kinds: dict[str, set[str]] = {}
+        for partner, kind in episodes:
+            open_kinds.setdefault(partner, set()).add(kind)
+        changed = []
+        for h in healths:
+            partner = h.metrics.partner_id
+            for t in alerting.transitions(h, open_kinds.get(partner, set()), midnight, self.scoring):
+                if t.state == "firing":
+                    alert = {
+                        "id": alerting.alert_id(partner, t.kind, midnight), "partner_id": partner, "kind": t.kind,
+                        "state": "firing", "fired_at": iso(midnight), "resolved_at": None, "reason": t.reason,
+                        "resolved_reason": "", "metrics": alerting.metrics_snapshot(h), "resolved_metrics": None,
+                    }  # fmt: skip
+                    episodes[(partner, t.kind)] = alert
+                else:
+                    alert = {
+                        **episodes.pop((partner, t.kind)), "state": "resolved", "resolved_at": iso(midnight),
+                        "resolved_reason": t.reason, "resolved_metrics": alerting.metrics_snapshot(h),
+                    }  # fmt: skip
+                changed.append(alert)
+        if not changed:
+            return
+        client.insert("partner_alerts", [_alert_row(a) for a in changed], column_names=ALERT_COLUMNS)
+        client.insert(
+            "alert_deliveries",
+            delivery.outbox_rows(changed, self.targets, datetime.now(UTC)),
+            column_names=delivery.DELIVERY_COLUMNS,
+        )
+
+
+ALERT_COLUMNS = [
+    "id", "partner_id", "kind", "state", "fired_at", "resolved_at", "reason", "resolved_reason", "metrics",
+    "resolved_metrics", "version",
+]  # fmt: skip
+
+
+def _parse(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+
+
+def _alert_row(a: dict[str, Any]) -> tuple:
+    return (
+        a["id"], a["partner_id"], a["kind"], a["state"], _parse(a["fired_at"]), _parse(a["resolved_at"]),
+        a["reason"], a["resolved_reason"], orjson.dumps(a["metrics"]).decode(),
+        orjson.dumps(a["resolved_metrics"]).decode() if a["resolved_metrics"] is not None else "",
+        1 if a["state"] == "firing" else 2,
+    )  # fmt: skip
+
+
+def read_alerts(
+    client: Client,
+    since: str | datetime | None = None,
+    state: str | None = None,
+    partner: str | None = None,
+    kind: str | None = None,
+    with_deliveries: bool = True,
+) -> list[dict[str, Any]]:
+    """Alert episodes, newest transition first, each with the metrics that triggered it."""
+    where, params = [], {}
+    if since:
+        when = since if isinstance(since, datetime) else parse_as_of(since)
+        where.append("(fired_at >= {since:DateTime64(3, 'UTC')} OR resolved_at >= {since:DateTime64(3, 'UTC')})")
+        params["since"] = when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    for name, value in (("state", state), ("partner_id", partner), ("kind", kind)):
+        if value:
+            where.append(f"{name} = {{{name}:String}}")
+            params[name] = value
+    result = client.query(
+        "SELECT id, partner_id, kind, state, fired_at, resolved_at, reason, resolved_reason, metrics, resolved_metrics "
+        "FROM partner_alerts FINAL " + ("WHERE " + " AND ".join(where) if where else "")
+        + " ORDER BY greatest(fired_at, ifNull(resolved_at, fired_at)) DESC, partner_id, kind",
+        parameters=params,
+    )  # fmt: skip
+    alerts = []
+    for row in result.named_results():
+        row["fired_at"] = iso(row["fired_at"])
+        row["resolved_at"] = iso(row["resolved_at"]) if row["resolved_at"] is not None else None
+        row["metrics"] = orjson.loads(row["metrics"])
+        row["resolved_metrics"] = orjson.loads(row["resolved_metrics"]) if row["resolved_metrics"] else None
+        alerts.append(row)
+    if with_deliveries and alerts:
+        names = dict(client.query("SELECT partner_id, name FROM partner_profiles").result_rows)
+        sent = delivery.deliveries_by_alert(client, [a["id"] for a in alerts])
+        for a in alerts:
+            a["name"] = names.get(a["partner_id"])
+            a["deliveries"] = sent.get(a["id"], [])
+    return alerts

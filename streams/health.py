@@ -13,7 +13,7 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
-from streams.queries import iso
+from streams.formats import iso
 from streams.scoring import COMPONENTS, Health, Metrics, Scoring, assess, load_scoring
 from streams.validation import parse_time
 

@@ -86,7 +86,7 @@ class PipelineProcess:
         return self
 
     def __enter__(self) -> PipelineProcess:
-        return self.start()
+        return self if self.proc is not None else self.start()
 
     def wait_ready(self, timeout: float) -> dict:
         deadline = time.monotonic() + timeout

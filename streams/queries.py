@@ -7,21 +7,11 @@ answer is the same whichever way it was asked.
 from __future__ import annotations
 
 import base64
-from datetime import UTC, datetime
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
-
-def iso(value: datetime) -> str:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def safe_text(raw: bytes) -> str:
-    """Raw bytes shown safely: valid UTF-8 as is, anything else as \\xNN escapes."""
-    return raw.decode("utf-8", errors="backslashreplace")
+from streams.formats import iso, safe_text
 
 
 def counts(client: Client) -> dict[str, int]:

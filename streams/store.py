@@ -6,6 +6,7 @@ Every call here is synchronous; async callers run them on the store's own thread
 
 from __future__ import annotations
 
+import fcntl
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,6 @@ from urllib.parse import unquote, urlsplit
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
-from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from streams.config import DATABASE, redact
 from streams.paths import SCHEMAS_DIR
@@ -57,17 +57,27 @@ def connect(dsn: str, migrate: bool = True) -> Client:
         client.command(f"USE `{target.database}`")
         if migrate:
             apply_migrations(client)
-    except ClickHouseError as exc:
-        raise StoreError(f"cannot use ClickHouse at {redact(dsn)}: {_first_line(exc)}") from exc
-    except Exception as exc:
-        message = _first_line(exc)
-        if "lock" in message.lower() or "another" in message.lower():
+    except Exception as exc:  # network, server and chDB engine errors alike
+        if target.dsn.startswith("chdb://") and _locked(Path(urlsplit(target.dsn).path)):
             raise StoreError(
-                f"the embedded ClickHouse at {redact(dsn)} is in use by another process; "
-                "stop it, or ask it through its HTTP API"
+                f"the embedded ClickHouse at {redact(dsn)} is in use by another process "
+                "(a `partnerpulse up` or `demo` on the same data dir?); stop it, or use another PARTNERPULSE_DATA_DIR"
             ) from exc
-        raise StoreError(f"cannot open ClickHouse at {redact(dsn)}: {message}") from exc
+        raise StoreError(f"cannot open ClickHouse at {redact(dsn)}: {_first_line(exc)}") from exc
     return client
+
+
+def _locked(path: Path) -> bool:
+    """Whether another process holds the embedded engine's lock on `path`."""
+    try:
+        with open(path / "status", "rb") as status:
+            fcntl.flock(status, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(status, fcntl.LOCK_UN)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    return False
 
 
 def migration_files() -> list[tuple[int, str, Path]]:

@@ -127,3 +127,77 @@ def generate(seed: int = 7, partners: int = 12, start: datetime = datetime(2026,
                            "time": _iso(at), "subject": pid, "data": data})  # fmt: skip
     events.sort(key=lambda e: e["time"])
     return events
+
+
+KINDS = ("disengaged", "declining", "one_sided")
+
+
+def _fires(kind: str, h: dict) -> bool:
+    share = h["partner_initiated_share"]
+    if kind == "disengaged":
+        return h["status"] == "disengaged"
+    if kind == "declining":
+        return h["status"] != "new" and h["trend"] <= -0.5 and h["baseline_minutes_30d"] >= 120
+    return h["engagements_90d"] >= 6 and share is not None and (share <= 0.2 or share >= 0.8)
+
+
+def _resolves(kind: str, h: dict) -> bool:
+    share = h["partner_initiated_share"]
+    if kind == "disengaged":
+        return h["status"] != "disengaged" and h["score"] >= 45
+    if kind == "declining":
+        return h["trend"] > -0.25
+    return h["engagements_90d"] < 6 or (share is not None and 0.3 <= share <= 0.7)
+
+
+def episodes(events: list[dict], first: datetime, last: datetime) -> list[tuple[str, str, datetime, datetime | None]]:
+    """(partner, kind, fired_at, resolved_at) from evaluating §4 at every midnight in [first, last]."""
+    open_: dict[tuple[str, str], datetime] = {}
+    out = []
+    m = first
+    while m <= last:
+        for partner, h in health(events, m).items():
+            for kind in KINDS:
+                if (partner, kind) in open_:
+                    if _resolves(kind, h):
+                        out.append((partner, kind, open_.pop((partner, kind)), m))
+                elif _fires(kind, h):
+                    open_[(partner, kind)] = m
+        m += DAY
+    out.extend((p, k, fired, None) for (p, k), fired in open_.items())
+    return sorted(out)
+
+
+def scenario(seed: int = 11, start: datetime = datetime(2026, 1, 5, tzinfo=UTC), days: int = 240) -> list[dict]:
+    """Partners with a story: steady, fading out, coming back, only listening, declining."""
+    rng = random.Random(seed)
+    events = []
+
+    def add(pid: str, at: datetime, type_: str, minutes: float, by: str, **data) -> None:
+        at = at.replace(microsecond=rng.randrange(1000) * 1000)
+        events.append({"specversion": "1.0", "id": f"{pid}-{len(events)}", "source": "test/scenario",
+                       "type": type_, "time": _iso(at), "subject": pid,
+                       "data": {"duration_minutes": minutes, "initiated_by": by, **data}})  # fmt: skip
+
+    for day in range(days):
+        at = start + timedelta(days=day, hours=rng.randint(8, 17), minutes=rng.randint(0, 59))
+        if day % 3 == 0:  # steady: balanced, varied, every third day
+            add("steady", at, rng.choice(["partner.meeting", "partner.training"]), 90, ["partner", "vendor"][day % 2],
+                kind="planning", course="c")  # fmt: skip
+        if day % 4 == 0 and day < 110:  # fader: engaged, then silent from day 110
+            add("fader", at, "partner.webinar", 120, ["partner", "vendor"][(day // 4) % 2], role="host")
+        if day % 4 == 1 and not 80 <= day < 140:  # comeback: silent for 60 days, then back
+            add("comeback", at, "partner.joint_event", 150, ["partner", "vendor"][(day // 4) % 2], role="organizer")
+        if day % 5 == 2:  # listener: only attends what the vendor organises
+            add("listener", at, "partner.webinar", 60, "vendor", role="attendee")
+        if day % 2 == 0:  # decliner: heavy, then a fifth of it from day 120, then recovers at 190
+            minutes = 15 if 120 <= day < 190 else 150
+            add(
+                "decliner",
+                at,
+                "partner.meeting",
+                minutes,
+                ["partner", "vendor"][(day // 2) % 2],
+                kind="business_review",
+            )
+    return sorted(events, key=lambda e: e["time"])

@@ -42,3 +42,19 @@ def test_help_lists_the_commands(settings):
     assert result.returncode == 0
     for command in (b"up", b"send", b"dlq", b"demo"):
         assert command in result.stdout
+
+
+def test_a_store_held_by_another_process_is_explained(settings):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from streams import store; c = store.connect(sys.argv[1]); "
+         "print('ready', flush=True); time.sleep(60)", settings.clickhouse],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline() == b"ready\n"
+        result = cli(settings, "dlq", "list")
+        assert result.returncode == 1
+        assert b"in use by another process" in result.stderr
+    finally:
+        holder.kill()
+        holder.wait()

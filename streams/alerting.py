@@ -1,0 +1,125 @@
+"""Alert rules of ../shared/CONTRACT.md §4 (pure).
+
+At each evaluated midnight, a partner's health and its open episodes give the
+transitions: which kinds fire, which resolve. Firing and resolving thresholds differ on
+purpose (hysteresis) and exclude each other, so re-evaluating a midnight is harmless.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from streams.scoring import Health, Scoring
+
+KINDS = ("disengaged", "declining", "one_sided")
+_NAMESPACE = uuid.UUID("6f1c1f0e-9a55-4c39-8d0e-70a27b8e5c11")
+
+
+@dataclass(frozen=True)
+class Transition:
+    partner_id: str
+    kind: str
+    state: str  # "firing" or "resolved"
+    at: datetime  # the midnight whose evaluation decided it
+    reason: str
+
+
+def alert_id(partner_id: str, kind: str, fired_at: datetime) -> str:
+    """Deterministic: the same episode always has the same id (re-evaluation is idempotent)."""
+    return str(uuid.uuid5(_NAMESPACE, f"{partner_id}\x1f{kind}\x1f{fired_at.isoformat()}"))
+
+
+def fires(kind: str, h: Health, s: Scoring) -> bool:
+    m = h.metrics
+    if kind == "disengaged":
+        return h.status == "disengaged"
+    if kind == "declining":
+        return (
+            h.status != "new"
+            and h.trend <= s.alert_rule("declining", "fire_trend_at_most")
+            and m.baseline_minutes_30d >= s.alert_rule("declining", "min_baseline_minutes")
+        )
+    share = m.partner_initiated_share
+    return (
+        m.engagements_90d >= s.alert_rule("one_sided", "min_engagements")
+        and share is not None
+        and (
+            share <= s.alert_rule("one_sided", "fire_share_at_most")
+            or share >= s.alert_rule("one_sided", "fire_share_at_least")
+        )
+    )
+
+
+def resolves(kind: str, h: Health, s: Scoring) -> bool:
+    m = h.metrics
+    if kind == "disengaged":
+        return h.status != "disengaged" and h.score >= s.alert_rule("disengaged", "resolve_score_at_least")
+    if kind == "declining":
+        return h.trend > s.alert_rule("declining", "resolve_trend_above")
+    share = m.partner_initiated_share
+    return m.engagements_90d < s.alert_rule("one_sided", "min_engagements") or (
+        share is not None
+        and s.alert_rule("one_sided", "resolve_share_from") <= share <= s.alert_rule("one_sided", "resolve_share_to")
+    )
+
+
+def reason(kind: str, h: Health) -> str:
+    """Why, in a sentence a channel manager can act on."""
+    m = h.metrics
+    if kind == "disengaged":
+        if m.days_since_last >= 30:
+            return f"no engagement for {m.days_since_last:.0f} days (score {h.score:.1f})"
+        return f"score {h.score:.1f}: little quality time ({m.quality_minutes_30d:.0f} min in 30 days)"
+    if kind == "declining":
+        return (
+            f"quality time {m.quality_minutes_30d:.0f} min in 30 days against a usual "
+            f"{m.baseline_minutes_30d:.0f} min (trend {h.trend:+.0%})"
+        )
+    share = m.partner_initiated_share or 0.0
+    side = "the partner" if share >= 0.5 else "the vendor"
+    return f"{max(share, 1 - share):.0%} of {m.engagements_90d} engagements in 90 days started by {side}"
+
+
+def resolved_reason(kind: str, h: Health) -> str:
+    m = h.metrics
+    if kind == "disengaged":
+        return f"back to {h.status} (score {h.score:.1f})"
+    if kind == "declining":
+        return f"trend recovered to {h.trend:+.0%}"
+    if m.engagements_90d < 6:
+        return f"only {m.engagements_90d} engagements in 90 days"
+    return f"balanced again: {m.partner_initiated_share:.0%} partner-initiated"
+
+
+def transitions(h: Health, open_kinds: set[str], at: datetime, s: Scoring) -> list[Transition]:
+    """What changes for one partner at one midnight, given its open episodes' kinds."""
+    out = []
+    for kind in KINDS:
+        if kind in open_kinds:
+            if resolves(kind, h, s):
+                out.append(Transition(h.metrics.partner_id, kind, "resolved", at, resolved_reason(kind, h)))
+        elif fires(kind, h, s):
+            out.append(Transition(h.metrics.partner_id, kind, "firing", at, reason(kind, h)))
+    return out
+
+
+def metrics_snapshot(h: Health) -> dict[str, Any]:
+    """The metrics behind a decision, as stored with the alert."""
+    m = h.metrics
+    return {
+        "score": h.score,
+        "status": h.status,
+        "trend": h.trend,
+        "quality_minutes_30d": m.quality_minutes_30d,
+        "quality_minutes_prev_30d": m.quality_minutes_prev_30d,
+        "baseline_minutes_30d": m.baseline_minutes_30d,
+        "engagements_90d": m.engagements_90d,
+        "partner_initiated_share": m.partner_initiated_share,
+        "days_since_last": m.days_since_last,
+        "distinct_types_90d": m.distinct_types_90d,
+        "ecosystem_partners_90d": m.ecosystem_partners_90d,
+        "components": dict(h.components),
+    }

@@ -1,0 +1,20 @@
+"""How values are shown in JSON and tables."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def iso(value: datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def safe_text(raw: bytes) -> str:
+    """Raw bytes shown safely: valid UTF-8 as is, anything else as \\xNN escapes."""
+    return raw.decode("utf-8", errors="backslashreplace")
+
+
+def iso_or_none(value: datetime | None) -> str | None:
+    return iso(value) if value is not None else None

@@ -1,0 +1,283 @@
+"""Alerts (../shared/CONTRACT.md §4): the rules (pure), then whole scenarios through the
+real pipeline with real webhook endpoints, and a worker killed mid-scenario."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import hmac
+import signal
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import orjson
+import pytest
+from kafka import KafkaConsumer
+
+from streams import alerting, store
+from streams.broker import embedded_broker, ensure_topics
+from streams.config import TOPIC_ALERTS
+from streams.pipeline import PipelineProcess
+from streams.producer import open_producer, send_raw
+from streams.scoring import Health, Metrics, load_scoring
+
+from . import oracle
+from .conftest import cli
+
+S = load_scoring()
+T = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+def health(status="healthy", score=80.0, trend=0.0, baseline=300.0, n90=10, partner_led=5) -> Health:
+    m = Metrics("p", T, 300.0, 300.0, baseline, n90, partner_led, 3, 1, T - timedelta(days=200), T)
+    return Health(m, trend, {}, score, status)
+
+
+def kinds(h: Health, open_kinds=()) -> list[tuple[str, str]]:
+    return [(t.kind, t.state) for t in alerting.transitions(h, set(open_kinds), T, S)]
+
+
+def test_disengaged_fires_on_status_and_resolves_only_at_45():
+    assert kinds(health(status="disengaged", score=70)) == [("disengaged", "firing")]
+    assert kinds(health(status="at_risk", score=44.9), ["disengaged"]) == []  # not yet: below 45
+    assert kinds(health(status="at_risk", score=45.0), ["disengaged"]) == [("disengaged", "resolved")]
+    assert kinds(health(status="disengaged", score=90), ["disengaged"]) == []  # still disengaged
+    assert kinds(health(status="disengaged", score=10), ["disengaged"]) == []  # open: never repeated
+
+
+@pytest.mark.parametrize(
+    ("h", "fired"),
+    [
+        (health(trend=-0.5, baseline=120), True),
+        (health(trend=-0.49, baseline=500), False),
+        (health(trend=-0.9, baseline=119.9), False),  # too little history to call it a decline
+        (health(status="new", trend=-0.9, baseline=500), False),
+        (health(status="at_risk", trend=-0.6, baseline=500), True),
+    ],
+)
+def test_declining_fires(h, fired):
+    assert (("declining", "firing") in kinds(h)) is fired
+
+
+def test_declining_hysteresis():
+    assert kinds(health(trend=-0.3), ["declining"]) == []  # between −0.5 and −0.25: stays open
+    assert kinds(health(trend=-0.25), ["declining"]) == []
+    assert kinds(health(trend=-0.24), ["declining"]) == [("declining", "resolved")]
+    assert kinds(health(trend=-0.3)) == []  # and does not fire either
+
+
+@pytest.mark.parametrize(
+    ("n90", "led", "fired"),
+    [(6, 1, True), (10, 2, True), (10, 8, True), (10, 3, False), (10, 7, False), (5, 0, False), (6, 0, True)],
+)
+def test_one_sided_fires(n90, led, fired):
+    assert (("one_sided", "firing") in kinds(health(n90=n90, partner_led=led))) is fired
+
+
+def test_one_sided_hysteresis():
+    assert kinds(health(n90=10, partner_led=2), ["one_sided"]) == []  # 0.2: still one-sided
+    assert kinds(health(n90=20, partner_led=5), ["one_sided"]) == []  # 0.25: in the gap, stays open
+    assert kinds(health(n90=10, partner_led=3), ["one_sided"]) == [("one_sided", "resolved")]  # 0.3
+    assert kinds(health(n90=10, partner_led=7), ["one_sided"]) == [("one_sided", "resolved")]  # 0.7
+    assert kinds(health(n90=5, partner_led=0), ["one_sided"]) == [("one_sided", "resolved")]  # too few
+    assert kinds(health(n90=20, partner_led=5)) == []  # 0.25 does not fire
+
+
+def test_alert_ids_are_stable_per_episode():
+    a = alerting.alert_id("p", "declining", T)
+    assert a == alerting.alert_id("p", "declining", T)
+    assert a != alerting.alert_id("p", "declining", T + timedelta(days=1))
+    assert a != alerting.alert_id("p", "disengaged", T)
+
+
+# --- scenarios through the real pipeline -------------------------------------------------
+
+EVENTS = oracle.scenario()
+FIRST = oracle.parse(EVENTS[0]["time"]).replace(hour=0, minute=0, second=0, microsecond=0)
+FINAL = (oracle.parse(EVENTS[-1]["time"]) - timedelta(hours=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+EXPECTED = oracle.episodes(EVENTS, FIRST, FINAL)
+SECRET = "s3cr3t-webhook-key"
+
+
+class Hooks:
+    """Real HTTP endpoints: /good answers 204, /flaky fails twice per event then 204,
+    /hang never answers in time."""
+
+    def __init__(self):
+        self.received: dict[str, list[tuple[dict, bytes]]] = {"/good": [], "/flaky": [], "/hang": []}
+        self.flaky_failures: dict[str, int] = {}
+        hooks = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                path = self.path.split("?")[0]
+                hooks.received[path].append((dict(self.headers), body))
+                if path == "/hang":
+                    time.sleep(12)
+                    status = 204
+                elif path == "/flaky":
+                    event_id = orjson.loads(body)["id"]
+                    hooks.flaky_failures[event_id] = hooks.flaky_failures.get(event_id, 0) + 1
+                    status = 500 if hooks.flaky_failures[event_id] <= 2 else 204
+                else:
+                    status = 204
+                self.send_response(status)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def ids(self, path: str) -> set[str]:
+        return {orjson.loads(body)["id"] for _, body in self.received[path]}
+
+    def close(self):
+        self.server.shutdown()
+
+
+def run_pipeline(run, log, until: datetime | None = None) -> PipelineProcess:
+    """Start a pipeline and wait until it has evaluated `until` (default: the final midnight)."""
+    process = PipelineProcess(run, log).start()
+    target = (until or FINAL).strftime("%Y-%m-%dT%H:%M:%SZ")
+    deadline = time.monotonic() + 240
+    try:
+        while (process.status()["last_evaluated"] or "") < target:
+            assert time.monotonic() < deadline, process.status()
+            assert process.proc.poll() is None, log.read_text()[-2000:]
+            time.sleep(0.05)
+    except BaseException:
+        process.stop()
+        raise
+    return process
+
+
+@pytest.fixture
+def scenario_env(tmp_path, settings, monkeypatch):
+    scoring = tmp_path / "scoring.yaml"
+    scoring.write_text("watermark:\n  idle_partition_seconds: 2\n")
+    monkeypatch.setenv("PARTNERPULSE_SCORING", str(scoring))
+    with embedded_broker() as bootstrap:
+        run = dataclasses.replace(settings, kafka=bootstrap, session_timeout=6.0)
+        run.data_dir.mkdir(parents=True)
+        ensure_topics(bootstrap, run.partitions)
+        producer = open_producer(bootstrap)
+        send_raw(producer, [(e["subject"].encode(), orjson.dumps(e)) for e in EVENTS])
+        producer.close()
+        yield run
+
+
+def episodes_from(rows: list[dict]) -> list[tuple]:
+    return sorted(
+        (r["partner_id"], r["kind"], oracle.parse(r["fired_at"]),
+         oracle.parse(r["resolved_at"]) if r["resolved_at"] else None)
+        for r in rows
+    )  # fmt: skip
+
+
+def test_scenario_gives_exactly_the_expected_episodes_everywhere(scenario_env, tmp_path, monkeypatch):
+    assert {(p, k) for p, k, _, _ in EXPECTED} >= {("fader", "disengaged"), ("comeback", "disengaged"),
+                                                    ("listener", "one_sided"), ("decliner", "declining")}  # fmt: skip
+    assert any(resolved for *_, resolved in EXPECTED) and any(not resolved for *_, resolved in EXPECTED)
+    hooks = Hooks()
+    monkeypatch.setenv("PARTNERPULSE_WEBHOOKS", f"{hooks.url}/good,{hooks.url}/flaky {hooks.url}/hang?token=abc")
+    monkeypatch.setenv("PARTNERPULSE_WEBHOOK_SECRET", SECRET)
+    run = scenario_env
+    try:
+        with run_pipeline(run, tmp_path / "pipeline.log"):
+            rows = orjson.loads(cli(run, "alerts", "--format", "json").stdout)
+            assert episodes_from(rows) == EXPECTED
+            event_ids = {f"{r['id']}:firing" for r in rows} | {f"{r['id']}:resolved" for r in rows if r["resolved_at"]}
+
+            # Every target gets every transition; the flaky one after retries with backoff.
+            deadline = time.monotonic() + 60
+            while hooks.ids("/good") != event_ids or any(hooks.flaky_failures.get(i, 0) < 3 for i in event_ids):
+                assert time.monotonic() < deadline, (hooks.ids("/good"), hooks.flaky_failures, event_ids)
+                time.sleep(0.5)
+            time.sleep(3)  # long enough for a wrongly repeated delivery to show
+            for headers, body in hooks.received["/good"]:
+                expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+                assert headers["X-PartnerPulse-Signature"] == expected
+                assert headers["Content-Type"] == "application/cloudevents+json"
+            assert all(n == 3 for n in hooks.flaky_failures.values()), hooks.flaky_failures
+            assert len(hooks.received["/good"]) == len(event_ids)  # delivered, so never sent again
+
+            # The hanging endpoint is visible as undelivered, with a reason and no secret.
+            shown = cli(run, "alerts", "--format", "json")
+            listed = orjson.loads(shown.stdout)
+            hang = [d for r in listed for d in r["deliveries"] if d["target"].endswith("/hang")]
+            assert len(hang) == len(event_ids) and all(d["state"] == "pending" for d in hang)
+            deadline = time.monotonic() + 30
+            while not all("no answer" in d["last_error"] for d in hang):
+                assert time.monotonic() < deadline, hang
+                time.sleep(0.5)
+                listed = orjson.loads(cli(run, "alerts", "--format", "json").stdout)
+                hang = [d for r in listed for d in r["deliveries"] if d["target"].endswith("/hang")]
+            assert b"token=abc" not in shown.stdout and SECRET.encode() not in shown.stdout
+            table = cli(run, "alerts")
+            assert table.returncode == 0 and b"no answer" in table.stdout
+
+            # Filters.
+            firing = orjson.loads(cli(run, "alerts", "--state", "firing", "--format", "json").stdout)
+            assert episodes_from(firing) == [e for e in EXPECTED if e[3] is None]
+            since = orjson.loads(cli(run, "alerts", "--since", "2026-06-01", "--format", "json").stdout)
+            assert episodes_from(since) == [e for e in EXPECTED if e[2] >= datetime(2026, 6, 1, tzinfo=UTC)
+                                            or (e[3] and e[3] >= datetime(2026, 6, 1, tzinfo=UTC))]  # fmt: skip
+            one = orjson.loads(cli(run, "alerts", "--partner", "listener", "--format", "json").stdout)
+            assert [(r["kind"], r["state"]) for r in one] == [("one_sided", "firing")]
+            assert one[0]["metrics"]["partner_initiated_share"] == 0.0 and "vendor" in one[0]["reason"]
+
+            # The partner-alerts topic carries one CloudEvent per transition.
+            consumer = KafkaConsumer(TOPIC_ALERTS, bootstrap_servers=run.kafka, auto_offset_reset="earliest",
+                                     consumer_timeout_ms=3000)  # fmt: skip
+            published = [orjson.loads(m.value) for m in consumer]
+            consumer.close()
+            assert {e["id"] for e in published} == event_ids
+            assert all(e["type"] == f"partner.alert.{e['data']['kind']}" for e in published)
+    finally:
+        hooks.close()
+
+
+def test_worker_killed_mid_scenario_gives_identical_episodes(scenario_env, tmp_path):
+    run = scenario_env
+    first = run_pipeline(run, tmp_path / "first.log", until=datetime(2026, 5, 10, tzinfo=UTC))
+    first.proc.send_signal(signal.SIGKILL)
+    first.proc.wait()
+    client = store.connect(run.clickhouse)
+    try:
+        done = client.query("SELECT count(), max(midnight) FROM evaluations").result_rows[0]
+    finally:
+        client.close()
+    assert done[0] > 100 and done[1] < FINAL.replace(tzinfo=None), "killed too late to be mid-scenario"
+    with run_pipeline(run, tmp_path / "second.log") as second:
+        status = second.status()
+        rows = orjson.loads(cli(run, "alerts", "--format", "json").stdout)
+        # A late event (months behind the watermark) is stored and counted, but does not
+        # rewrite the alerts already decided: the fader's silence stays on record.
+        before = orjson.loads(
+            cli(run, "health", "--as-of", "2026-06-16", "--partner", "fader", "--format", "json").stdout
+        )
+        late = {"specversion": "1.0", "id": "late-1", "source": "test/late", "type": "partner.meeting",
+                "time": "2026-06-15T10:00:00Z", "subject": "fader",
+                "data": {"kind": "planning", "duration_minutes": 600, "initiated_by": "partner"}}  # fmt: skip
+        producer = open_producer(run.kafka)
+        send_raw(producer, [(b"fader", orjson.dumps(late))])
+        producer.close()
+        second.wait_processed(1)
+        after = orjson.loads(
+            cli(run, "health", "--as-of", "2026-06-16", "--partner", "fader", "--format", "json").stdout
+        )
+        assert after[0]["engagements_90d"] == before[0]["engagements_90d"] + 1
+        assert after[0]["days_since_last"] < 1
+        time.sleep(2)
+        assert episodes_from(orjson.loads(cli(run, "alerts", "--format", "json").stdout)) == EXPECTED
+    assert status["last_evaluated"] == FINAL.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert episodes_from(rows) == EXPECTED
+    # Each midnight was evaluated once: no episode was fired twice.
+    assert len({r["id"] for r in rows}) == len(rows) == len(EXPECTED)
