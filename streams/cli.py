@@ -31,6 +31,10 @@ dlq_app = typer.Typer(
     help="The dead letters: records that could not be accepted, with the reason.", no_args_is_help=True
 )
 app.add_typer(dlq_app, name="dlq")
+dashboards_app = typer.Typer(
+    help="Grafana dashboards, datasource and alert rules (files under dashboards/).", no_args_is_help=True
+)
+app.add_typer(dashboards_app, name="dashboards")
 
 out = Console()
 err = Console(stderr=True)
@@ -267,6 +271,44 @@ def render_health(rows: list[dict], as_of: str | None) -> Table:
 
 def _shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dashboards_app.command("build")
+def dashboards_build() -> None:
+    """Regenerate the dashboards JSON and provisioning files under dashboards/."""
+    from streams import grafana
+    from streams.scoring import load_scoring
+
+    try:
+        written = grafana.build(load_scoring())
+    except ScoringError as exc:
+        raise fail(str(exc)) from None
+    err.print(f"{len(written)} file(s) changed under {grafana.DASHBOARDS_DIR}", highlight=False)
+
+
+@dashboards_app.command("publish")
+def dashboards_publish(
+    grafana_url: Annotated[str, typer.Option("--grafana-url", help="e.g. https://grafana.example.com")],
+    folder: Annotated[str, typer.Option(help="Grafana folder for the dashboards and alert rules")] = "PartnerPulse",
+) -> None:
+    """Create or update the datasource (from PARTNERPULSE_CLICKHOUSE), dashboards and alert rules
+    in a Grafana; the token comes from GRAFANA_TOKEN. Running it twice changes nothing."""
+    from streams import grafana
+    from streams.scoring import load_scoring
+
+    settings = config.load()
+    try:
+        report = grafana.publish(grafana_url, grafana.token_from_env(), load_scoring(), settings.clickhouse, folder)
+    except (grafana.PublishError, ScoringError) as exc:
+        raise fail(str(exc)) from None
+    for verb, items in (("created", report.created), ("updated", report.updated)):
+        for item in items:
+            err.print(f"{verb} {item}", highlight=False)
+    err.print(
+        f"published to {grafana_url}: {len(report.created)} created, {len(report.updated)} updated, "
+        f"{len(report.unchanged)} unchanged",
+        highlight=False,
+    )
 
 
 @app.command()
