@@ -1,7 +1,7 @@
 """The read queries by name: what the pipeline's HTTP API serves under /api/<name>
 and what the CLI asks for (through that API, or directly on the store)."""
 
-from streams import evaluation, health, queries
+from streams import evaluation, health, queries, report
 
 QUERIES = {
     "counts": queries.counts,
@@ -9,4 +9,5 @@ QUERIES = {
     "dead_letter_reasons": queries.dead_letter_reasons,
     "health": health.health,
     "alerts": evaluation.read_alerts,
+    "report": report.report_data,
 }

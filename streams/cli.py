@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from streams import config, runtime
+from streams import config, runtime, views
 from streams.broker import BrokerError
 from streams.health import METRIC_FIELDS as HEALTH_METRICS
 from streams.producer import SendError, bootstrap_for, open_producer, read_lines, send_lines
@@ -154,7 +154,6 @@ class Status(StrEnum):
     healthy = "healthy"
 
 
-STATUS_STYLE = {"disengaged": "bold red", "at_risk": "yellow", "new": "cyan", "healthy": "green"}
 HEALTH_CSV_COLUMNS = [
     "partner_id",
     "name",
@@ -182,7 +181,7 @@ def health(
         flat = [{**r, **{f"components.{k}": v for k, v in r["components"].items()}} for r in rows]
         emit(flat, fmt, HEALTH_CSV_COLUMNS, "")
     else:
-        out.print(render_health(rows, as_of))
+        out.print(views.health_table(rows, as_of))
 
 
 class AlertState(StrEnum):
@@ -215,62 +214,29 @@ def alerts(
     if fmt is Format.csv:
         emit([{**r, "metrics": orjson.dumps(r["metrics"]).decode()} for r in rows], fmt, ALERT_CSV_COLUMNS, "")
         return
-    table = Table(title=f"Alerts — {len(rows)}, newest first", title_justify="left")
-    for name in ("partner", "kind", "state", "fired", "resolved", "why", "delivery"):
-        table.add_column(name, no_wrap=name in ("kind", "state", "fired", "resolved"))
-    for r in rows:
-        firing = r["state"] == "firing"
-        failed = [d for d in r.get("deliveries", []) if d["state"] != "delivered"]
-        table.add_row(
-            r.get("name") or r["partner_id"],
-            r["kind"],
-            "[bold red]firing[/]" if firing else "[green]resolved[/]",
-            r["fired_at"][:10],
-            (r["resolved_at"] or "")[:10],
-            r["reason"] + ("" if firing else f" → {r['resolved_reason']}"),
-            "ok" if not failed else "[yellow]" + "; ".join(
-                f"{d['target']}: {d['last_error']} ({d['attempts']} tries)" for d in failed) + "[/]",
-        )  # fmt: skip
-    out.print(table)
-
-
-def render_health(rows: list[dict], as_of: str | None) -> Table:
-    when = rows[0]["as_of"] if rows else (as_of or "now")
-    table = Table(title=f"Partner health as of {when} — {len(rows)} partners, worst first", title_justify="left")
-    for name, justify in [
-        ("partner", "left"),
-        ("status", "left"),
-        ("score", "right"),
-        ("", "left"),
-        ("quality 30d", "right"),
-        ("trend", "right"),
-        ("days silent", "right"),
-        ("partner-led", "right"),
-        ("types", "right"),
-        ("ecosystem", "right"),
-    ]:
-        table.add_column(name, justify=justify, no_wrap=name != "partner")
-    for r in rows:
-        style = STATUS_STYLE[r["status"]]
-        filled = round(r["score"] / 10)
-        share = r["partner_initiated_share"]
-        table.add_row(
-            f"{r['name'] or r['partner_id']}" + (f" [dim]({r['partner_id']})[/]" if r["name"] else ""),
-            f"[{style}]{r['status']}[/]",
-            f"{r['score']:.1f}",
-            f"[{style}]{'█' * filled}[/][dim]{'░' * (10 - filled)}[/]",
-            f"{r['quality_minutes_30d']:,.0f} min",
-            "[dim]no baseline[/]" if r["baseline_minutes_30d"] < 1 else f"{r['trend']:+.0%}",
-            f"{r['days_since_last']:.1f}",
-            "—" if share is None else f"{share:.0%}",
-            f"{r['distinct_types_90d']}/5",
-            str(r["ecosystem_partners_90d"]),
-        )
-    return table
+    out.print(views.alerts_table(rows))
 
 
 def _shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@app.command()
+def report(
+    out_file: Annotated[Path, typer.Option("--out", help="where to write the HTML file")] = Path(
+        "partnerpulse-report.html"
+    ),
+    as_of: Annotated[str | None, typer.Option("--as-of", help="event time T: a date or RFC 3339; default now")] = None,
+) -> None:
+    """Write a self-contained HTML report (charts embedded; opens without a network)."""
+    from streams import report as report_module
+
+    data = _ask("report", as_of=as_of)
+    try:
+        path = report_module.write(data, out_file)
+    except OSError as exc:
+        raise fail(f"cannot write {out_file}: {exc.strerror}") from None
+    err.print(f"wrote {path} ({path.stat().st_size // 1024:,} KiB)", highlight=False)
 
 
 @dashboards_app.command("build")
@@ -312,12 +278,19 @@ def dashboards_publish(
 
 
 @app.command()
-def demo() -> None:
-    """Run the example events (and a sample of bad ones) through the real pipeline."""
+def demo(
+    partners: Annotated[int, typer.Option(min=1, max=5000, help="how many partners to simulate")] = 40,
+    days: Annotated[int, typer.Option(min=7, max=1500, help="how many days of history, ending now")] = 180,
+    seed: Annotated[int, typer.Option(help="random seed: the same seed gives the same population")] = 7,
+    report_out: Annotated[Path, typer.Option("--report", help="where to write the HTML report")] = Path(
+        "partnerpulse-report.html"
+    ),
+) -> None:
+    """A simulated partner population through the real pipeline, then health, alerts and a report."""
     from streams import demo as demo_module
 
     try:
-        demo_module.run(config.load(), out, err)
+        demo_module.run(config.load(), out, err, partners=partners, days=days, seed=seed, report_path=report_out)
     except (StoreError, BrokerError, runtime.PipelineError, SendError) as exc:
         raise fail(str(exc)) from None
 

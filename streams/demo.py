@@ -1,60 +1,114 @@
-"""`partnerpulse demo`: the example events, and a bad producer's records, through the
-real pipeline (a `partnerpulse up` subprocess on a fresh data dir), then the results."""
+"""`partnerpulse demo`: a simulated partner population through the real pipeline (a
+`partnerpulse up` subprocess on a fresh data dir), then the health table, the alerts,
+the dead letters and the HTML report."""
 
 from __future__ import annotations
 
-import os
 import shutil
+import time
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlencode
 
 from rich.console import Console
-from rich.table import Table
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from streams import badinput
+from streams import report, runtime, simulator, views
 from streams.config import Settings
-from streams.paths import SCHEMAS_DIR
+from streams.formats import iso
 from streams.pipeline import PipelineProcess
-from streams.producer import open_producer, read_lines, send_lines, send_raw
+from streams.producer import open_producer
+from streams.watermark import midnight_at_or_before
+
+# The demo's stream ends when the simulation does: let idle partitions release the
+# watermark after 2 s instead of 30 s, so the last midnights are evaluated promptly.
+DEMO_SCORING = "watermark:\n  idle_partition_seconds: 2\n"
+SEND_CHUNK = 500
 
 
-def run(settings: Settings, out: Console, err: Console) -> None:
-    demo_settings = replace(settings, data_dir=settings.data_dir / "demo")
-    if demo_settings.embedded_clickhouse and "PARTNERPULSE_CLICKHOUSE" not in os.environ:
-        demo_settings = replace(demo_settings, clickhouse=f"chdb://{demo_settings.data_dir / 'clickhouse'}")
-        shutil.rmtree(demo_settings.data_dir, ignore_errors=True)  # a fresh demo every time
-    demo_settings.data_dir.mkdir(parents=True, exist_ok=True)
-    log_path = demo_settings.data_dir / "pipeline.log"
+def _progress(console: Console) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=console, transient=False)  # fmt: skip
 
-    pipeline = PipelineProcess(demo_settings, log_path)
+
+def run(
+    settings: Settings,
+    out: Console,
+    err: Console,
+    partners: int = 40,
+    days: int = 180,
+    seed: int = 7,
+    report_path: Path = Path("partnerpulse-report.html"),
+) -> dict:
+    data_dir = settings.data_dir / "demo"
+    shutil.rmtree(data_dir, ignore_errors=True)  # a fresh demo every time
+    data_dir.mkdir(parents=True)
+    demo_settings = replace(settings, data_dir=data_dir)
+    if demo_settings.embedded_clickhouse:
+        demo_settings = replace(demo_settings, clickhouse=f"chdb://{data_dir / 'clickhouse'}")
+    scoring_file = data_dir / "scoring.yaml"
+    scoring_file.write_text(DEMO_SCORING)
+
+    sim = simulator.simulate(partners, days, seed)
+    valid = simulator.events_of(sim)
+    last_time = max(datetime.fromisoformat(e["time"].replace("Z", "+00:00")) for e in valid)
+    final_midnight = midnight_at_or_before(last_time - timedelta(hours=1))
+    first_midnight = midnight_at_or_before(sim.start)
+    err.print(f"Simulated {partners} partners over {days} days: {sim.engagements} engagements, "
+              f"{sim.duplicates} duplicates, {sim.late} late events, {sim.malformed} malformed records.",
+              highlight=False)  # fmt: skip
+
+    pipeline = PipelineProcess(demo_settings, data_dir / "pipeline.log",
+                               extra_env={"PARTNERPULSE_SCORING": str(scoring_file)})  # fmt: skip
     with err.status("Starting the pipeline (broker, ClickHouse, worker)…"):
         pipeline.start()
     try:
-        producer = open_producer(pipeline.info["kafka"])
-        try:
-            examples = [SCHEMAS_DIR / "examples" / "events.jsonl"]
-            report = send_lines(producer, read_lines(map(str, examples)))
-            bad = badinput.bad_records()
-            send_raw(producer, [(None, raw) for _, _, raw in bad])
-        finally:
-            producer.close()
-        sent = report.accepted + len(bad)
-        with err.status(f"Processing {sent} records…"):
-            status = pipeline.wait_processed(sent)
+        with _progress(err) as progress:
+            sending = progress.add_task("Sending   ", total=len(sim.records))
+            producer = open_producer(pipeline.info["kafka"])
+            try:
+                for i in range(0, len(sim.records), SEND_CHUNK):
+                    chunk = sim.records[i : i + SEND_CHUNK]
+                    futures = [producer.send("engagement-events", key=k, value=v) for k, v in chunk]
+                    producer.flush()
+                    for f in futures:
+                        f.get(timeout=30)
+                    progress.advance(sending, len(chunk))
+            finally:
+                producer.close()
+            processing = progress.add_task("Processing", total=len(sim.records))
+            evaluating = progress.add_task("Evaluating", total=(final_midnight - first_midnight).days + 1)
+            deadline = time.monotonic() + 600
+            while True:
+                status = pipeline.status()
+                progress.update(processing, completed=min(status["processed"]["records"], len(sim.records)))
+                done = status["last_evaluated"]
+                if done:
+                    progress.update(evaluating, completed=(_parse(done) - first_midnight).days + 1)
+                if status["processed"]["records"] >= len(sim.records) and done and _parse(done) >= final_midnight:
+                    break
+                if time.monotonic() > deadline:
+                    raise runtime.PipelineError(f"the demo did not finish within 10 minutes; see {pipeline.log_path}")
+                time.sleep(0.2)
+
+        api = pipeline.info["web_url"] + "/api/"
+        as_of = iso(sim.end)
+        health = runtime.get_json(api + "health?" + urlencode({"as_of": as_of}))
+        alerts = runtime.get_json(api + "alerts?" + urlencode({"state": "firing"}))
+        reasons = runtime.get_json(api + "dead_letter_reasons")
+        data = runtime.get_json(api + "report?" + urlencode({"as_of": as_of}))
     finally:
         pipeline.stop()
 
-    processed, stored = status["processed"], status["stored"]
-    table = Table(title="PartnerPulse demo: where every record went")
-    table.add_column("destination")
-    table.add_column("records", justify="right")
-    table.add_row("engagement_events (stored)", str(stored["engagement_events"]))
-    table.add_row("partners (profiles stored)", str(stored["partners"]))
-    table.add_row("duplicates (same source+id, counted once)", str(processed["duplicates"]))
-    table.add_row("dead_letters (with a reason)", str(stored["dead_letters"]))
-    table.add_row("[bold]records sent", f"[bold]{sent}")
-    out.print(table)
-    out.print(
-        f"Data kept in {demo_settings.data_dir}: try "
-        f"`PARTNERPULSE_DATA_DIR={demo_settings.data_dir} partnerpulse dlq list`",
-        highlight=False,
-    )
+    out.print(views.health_table(health, as_of))
+    out.print(views.alerts_table(alerts))
+    out.print(views.dead_letters_table(reasons))
+    report.write(data, report_path)
+    out.print(f"Report: {report_path.resolve()}  ·  data kept in {data_dir} (try "
+              f"`PARTNERPULSE_DATA_DIR={data_dir} partnerpulse alerts`)", highlight=False)  # fmt: skip
+    return {"health": health, "alerts": alerts, "dead_letters": reasons, "simulation": sim}
+
+
+def _parse(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)

@@ -110,7 +110,9 @@ def dashboards(scoring: Scoring) -> list[Dashboard]:
                 "SELECT h.partner_id AS partner_id, ifNull(p.name, '') AS name, h.score AS score, "
                 "h.status AS status, round(h.days_since_last, 1) AS days_since_last, round(h.trend, 2) AS trend, "
                 "round(h.quality_minutes_30d) AS quality_minutes_30d, h.partner_initiated_share AS partner_share, "
-                "h.ecosystem_partners_90d AS ecosystem_partners FROM partner_health AS h FINAL "
+                "h.ecosystem_partners_90d AS ecosystem_partners, round(h.quality, 2) AS quality, "
+                "round(h.recency, 2) AS recency, round(h.reciprocity, 2) AS reciprocity, "
+                "round(h.breadth, 2) AS breadth, round(h.momentum, 2) AS momentum FROM partner_health AS h FINAL "
                 "LEFT JOIN partner_profiles AS p ON p.partner_id = h.partner_id "
                 f"WHERE h.day = {LATEST_DAY} ORDER BY h.score ASC, h.partner_id LIMIT 500",
                 (
@@ -123,6 +125,11 @@ def dashboards(scoring: Scoring) -> list[Dashboard]:
                     "quality_minutes_30d",
                     "partner_share",
                     "ecosystem_partners",
+                    "quality",
+                    "recency",
+                    "reciprocity",
+                    "breadth",
+                    "momentum",
                 ),
                 (0, 8, 24, 10),
             ),
@@ -159,6 +166,18 @@ def dashboards(scoring: Scoring) -> list[Dashboard]:
                 ("time", "ecosystem_partners", "co_building_partners"),
                 (0, 27, 24, 8),
                 time_series=True,
+            ),
+            Panel(
+                "alert_timeline",
+                "Alert episodes in the time range",
+                "table",
+                "SELECT a.partner_id AS partner_id, ifNull(p.name, '') AS name, a.kind AS kind, a.state AS state, "
+                "a.fired_at AS fired_at, a.resolved_at AS resolved_at FROM partner_alerts AS a FINAL "
+                "LEFT JOIN partner_profiles AS p ON p.partner_id = a.partner_id "
+                "WHERE a.fired_at <= $__toTime_ms AND (a.resolved_at IS NULL OR a.resolved_at >= $__fromTime_ms) "
+                "ORDER BY a.fired_at, a.partner_id, a.kind",
+                ("partner_id", "name", "kind", "state", "fired_at", "resolved_at"),
+                (0, 35, 24, 9),
             ),
         ),
     )

@@ -61,14 +61,15 @@ def run(settings: Settings, announce: Callable[[dict], None] | None = None, logl
 class PipelineProcess:
     """`partnerpulse up` in a subprocess; waits until it serves, stops it with SIGINT."""
 
-    def __init__(self, settings: Settings, log_path):
+    def __init__(self, settings: Settings, log_path, extra_env: dict[str, str] | None = None):
         self.settings = settings
         self.log_path = log_path
+        self.extra_env = extra_env or {}
         self.proc: subprocess.Popen | None = None
         self.info: dict | None = None
 
     def start(self, timeout: float = 120) -> PipelineProcess:
-        env = {**os.environ, "PARTNERPULSE_DATA_DIR": str(self.settings.data_dir)}
+        env = {**os.environ, **self.extra_env, "PARTNERPULSE_DATA_DIR": str(self.settings.data_dir)}
         if self.settings.kafka:
             env["PARTNERPULSE_KAFKA"] = self.settings.kafka
         env["PARTNERPULSE_CLICKHOUSE"] = self.settings.clickhouse

@@ -1,0 +1,134 @@
+"""`partnerpulse report`: one self-contained HTML file a channel manager can forward.
+
+Its numbers come from the dashboards' own panel queries (streams/panels.py), expanded
+for the 180 days up to --as-of; charts are plotly, with plotly.js embedded once, so the
+file opens without a network. Every value is escaped by the template (autoescape).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+from clickhouse_connect.driver.client import Client
+
+from streams import queries
+from streams.formats import iso
+from streams.health import parse_as_of
+from streams.panels import dashboards, expand
+from streams.scoring import load_scoring
+
+REPORT_DAYS = 180
+STATUS_COLOURS = {"disengaged": "#d62728", "at_risk": "#ff7f0e", "new": "#1f77b4", "healthy": "#2ca02c"}
+
+
+def report_data(client: Client, as_of: str | None = None) -> dict[str, Any]:
+    """Everything the report shows, JSON-ready (served by the pipeline's API too)."""
+    t = parse_as_of(as_of)
+    overview = next(d for d in dashboards(load_scoring()) if d.uid == "partnerpulse-overview")
+    data: dict[str, Any] = {"as_of": iso(t), "from": iso(t - timedelta(days=REPORT_DAYS)), "panels": {}}
+    for panel in overview.panels:
+        result = client.query(expand(panel.sql, t - timedelta(days=REPORT_DAYS), t, interval_s=86400))
+        rows = [dict(zip(panel.columns, row, strict=True)) for row in result.result_rows]
+        data["panels"][panel.key] = {"title": panel.title, "rows": rows}
+    data["dead_letters"] = queries.dead_letter_reasons(client)
+    data["counts"] = queries.counts(client)
+    return orjson.loads(orjson.dumps(data, default=str))
+
+
+def _figure_html(fig) -> str:
+    import plotly.io as pio
+
+    fig.update_layout(margin={"l": 40, "r": 20, "t": 40, "b": 40}, height=320, template="plotly_white",
+                      legend={"orientation": "h", "y": -0.2})  # fmt: skip
+    return pio.to_html(fig, full_html=False, include_plotlyjs=False, config={"displaylogo": False})
+
+
+def _series(rows: list[dict], key: str, value: str) -> dict[str, tuple[list, list]]:
+    out: dict[str, tuple[list, list]] = {}
+    for r in rows:
+        xs, ys = out.setdefault(str(r[key]), ([], []))
+        xs.append(r["time"])
+        ys.append(r[value])
+    return out
+
+
+def charts(data: dict[str, Any]) -> dict[str, str]:
+    import plotly.graph_objects as go
+
+    p = data["panels"]
+    out = {}
+    status = p["status_counts"]["rows"]
+    out["status"] = go.Figure(go.Pie(
+        labels=[r["status"] for r in status], values=[r["partners"] for r in status], hole=0.45,
+        marker={"colors": [STATUS_COLOURS.get(r["status"], "#999") for r in status]}, sort=False,
+    ))  # fmt: skip
+    dist = p["score_distribution"]["rows"]
+    out["scores"] = go.Figure(go.Bar(x=[r["score_range"] for r in dist], y=[r["partners"] for r in dist],
+                                     marker_color="#4c78a8"))  # fmt: skip
+    out["scores"].update_layout(xaxis_title="score", yaxis_title="partners")
+    quality = go.Figure()
+    for name, (xs, ys) in _series(p["quality_by_type"]["rows"], "type", "quality_minutes").items():
+        quality.add_trace(go.Bar(x=xs, y=ys, name=name.removeprefix("partner.")))
+    quality.update_layout(barmode="stack", yaxis_title="quality minutes per week")
+    out["quality"] = quality
+    reciprocity = go.Figure()
+    for name, (xs, ys) in _series(p["reciprocity"]["rows"], "initiated_by", "engagements").items():
+        reciprocity.add_trace(go.Scatter(x=xs, y=ys, name=f"{name}-initiated", mode="lines", stackgroup="one"))
+    reciprocity.update_layout(yaxis_title="engagements per week")
+    out["reciprocity"] = reciprocity
+    eco = p["ecosystem"]["rows"]
+    ecosystem = go.Figure()
+    ecosystem.add_trace(go.Bar(x=[r["time"] for r in eco], y=[r["ecosystem_partners"] for r in eco],
+                               name="app/tech partners named"))  # fmt: skip
+    ecosystem.add_trace(go.Bar(x=[r["time"] for r in eco], y=[r["co_building_partners"] for r in eco],
+                               name="partners co-building"))  # fmt: skip
+    out["ecosystem"] = ecosystem
+    episodes = p["alert_timeline"]["rows"]
+    timeline = go.Figure()
+    colours = {"disengaged": "#d62728", "declining": "#ff7f0e", "one_sided": "#9467bd"}
+    for kind, colour in colours.items():
+        rows = [r for r in episodes if r["kind"] == kind]
+        if not rows:
+            continue
+        starts = [_dt(r["fired_at"]) for r in rows]
+        ends = [_dt(r["resolved_at"]) if r["resolved_at"] else _dt(data["as_of"]) for r in rows]
+        timeline.add_trace(go.Bar(
+            y=[r["name"] or r["partner_id"] for r in rows], base=[s.isoformat() for s in starts],
+            x=[(e - s).total_seconds() * 1000 for s, e in zip(starts, ends, strict=True)],
+            orientation="h", name=kind, marker_color=colour,
+        ))  # fmt: skip
+    timeline.update_layout(xaxis={"type": "date"}, barmode="overlay",
+                           height=max(320, 22 * len({r["partner_id"] for r in episodes}) + 80))  # fmt: skip
+    out["alerts"] = timeline
+    return {name: _figure_html(fig) for name, fig in out.items()}
+
+
+def _dt(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).replace(tzinfo=UTC)
+
+
+def render(data: dict[str, Any]) -> str:
+    import jinja2
+    from plotly.offline import get_plotlyjs
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    attention = [r for r in data["panels"]["worst_first"]["rows"] if r["status"] in ("disengaged", "at_risk")]
+    open_alerts = data["panels"]["open_alerts"]["rows"]
+    counts = {r["status"]: r["partners"] for r in data["panels"]["status_counts"]["rows"]}
+    return env.get_template("report.html.j2").render(
+        data=data, charts=charts(data), plotlyjs=get_plotlyjs(), attention=attention, open_alerts=open_alerts,
+        counts=counts, total=sum(counts.values()), colours=STATUS_COLOURS,
+        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    )  # fmt: skip
+
+
+def write(data: dict[str, Any], out: Path) -> Path:
+    out.write_text(render(data), encoding="utf-8")
+    return out
