@@ -15,13 +15,14 @@ import aiohttp
 import faust
 import orjson
 
-from streams import api, delivery, queries
+from streams import api, delivery, ingest, queries
 from streams.config import TOPIC_ALERTS, TOPIC_DLQ, TOPIC_EVENTS, Settings, redact
 from streams.evaluation import Evaluator
 from streams.formats import iso, iso_or_none
 from streams.records import Origin
 from streams.scoring import load_scoring
 from streams.sink import Sink, Written, classify
+from streams.validation import Accepted
 from streams.watermark import Watermark
 
 # Large batches are where the speed is (chDB inserts), a short wait keeps latency low.
@@ -112,7 +113,7 @@ def create_app(settings: Settings, bootstrap: str, web_port: int, on_ready=None)
     http: dict[str, Any] = {}
 
     @app.agent(events_topic)
-    async def ingest(stream):
+    async def process_events(stream):
         # Events are acked (offsets committed) only after the body below returns, so a
         # crash redelivers the batch and the idempotent sink stores nothing twice.
         async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN):
@@ -213,6 +214,39 @@ def create_app(settings: Settings, bootstrap: str, web_port: int, on_ready=None)
             }
         )
 
+    @app.page("/events")
+    class Events(faust.web.View):
+        """CloudEvents over HTTP (structured, batch, binary); see schemas/ingest.openapi.yaml."""
+
+        async def post(self, request):
+            try:
+                ingest.authorize(request.headers.get("Authorization"), settings.ingest_tokens)
+                declared = request.headers.get("Content-Length")
+                if declared and int(declared) > ingest.MAX_BODY_BYTES:
+                    raise ingest.IngestError(413, f"the body is over {ingest.MAX_BODY_BYTES // 1024 // 1024} MiB")
+                body = await _read_limited(request.content, ingest.MAX_BODY_BYTES)
+                items = ingest.split_events(request.headers.get("Content-Type"), dict(request.headers), body)
+            except ingest.IngestError as exc:
+                return self.json({"error": str(exc)}, status=exc.status)
+            except ValueError:
+                return self.json({"error": "Content-Length is not a number"}, status=400)
+            checked = ingest.check(items)
+            # Answer only after Kafka has acknowledged every accepted event: what the
+            # response calls accepted is never lost.
+            sends = {
+                c.index: await events_topic.send(key=c.result.partner_id.encode(), value=c.raw)
+                for c in checked
+                if isinstance(c.result, Accepted)
+            }
+            outcomes = await asyncio.gather(*sends.values(), return_exceptions=True)
+            delivered = {i: not isinstance(o, BaseException) for i, o in zip(sends, outcomes, strict=True)}
+            results = [c.as_json(delivered.get(c.index)) for c in checked]
+            accepted = sum(r["status"] == "accepted" for r in results)
+            return self.json(
+                {"accepted": accepted, "rejected": len(results) - accepted, "results": results},
+                status=ingest.response_status(results),
+            )
+
     @app.page("/api/{name}")
     async def api_view(web, request, name):
         query = api.QUERIES.get(name)
@@ -225,3 +259,14 @@ def create_app(settings: Settings, bootstrap: str, web_port: int, on_ready=None)
         return web.bytes(orjson.dumps(result, default=str), content_type="application/json")
 
     return app, sink
+
+
+async def _read_limited(stream, limit: int) -> bytes:
+    """The request body, refusing (413) anything over `limit` without reading it all."""
+    chunks, size = [], 0
+    while chunk := await stream.read(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise ingest.IngestError(413, f"the body is over {limit // 1024 // 1024} MiB")
+        chunks.append(chunk)
+    return b"".join(chunks)

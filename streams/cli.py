@@ -94,24 +94,47 @@ def up() -> None:
 
 @app.command()
 def send(
-    files: Annotated[list[str], typer.Argument(help="JSONL files of CloudEvents, one per line; - for stdin")],
+    files: Annotated[list[str], typer.Argument(help="JSONL files of CloudEvents, one per line (- for stdin), or CSV")],
+    mapping: Annotated[
+        Path | None, typer.Option(help="YAML mapping of CSV columns to event fields (see schemas/mappings/)")
+    ] = None,
 ) -> None:
-    """Validate events and produce the valid ones to `engagement-events`, keyed by partner id."""
+    """Validate events and produce the valid ones to `engagement-events`, keyed by partner id.
+    CSV rows are mapped to events by --mapping; rejected rows go to FILE.rejects.csv."""
+    from streams import csvimport
+    from streams.producer import send_valid
+
     settings = config.load()
     for name in files:
         if name != "-" and not Path(name).is_file():
             raise fail(f"cannot read {name}: no such file")
+    csv_files = [f for f in files if f != "-" and Path(f).suffix.lower() == ".csv"]
+    imports = {}
     try:
+        if csv_files:
+            if mapping is None:
+                raise SendError(f"{csv_files[0]}: a CSV file needs --mapping MAPPING.yaml (see schemas/mappings/)")
+            rules = csvimport.load_mapping(mapping)
+            imports = {f: csvimport.read_csv(f, rules) for f in csv_files}
         bootstrap = bootstrap_for(settings)
         producer = open_producer(bootstrap)
         try:
-            report = send_lines(producer, read_lines(files))
+            report = send_lines(producer, read_lines([f for f in files if f not in imports]))
+            for name, result in imports.items():
+                report.rejected += [(name, number, reason) for number, _, reason in result.rejected]
+                items = [(name, 0, a, orjson.dumps(a.event)) for a in result.accepted]
+                send_valid(producer, items, report)
         finally:
             producer.close()
-    except SendError as exc:
+    except (SendError, csvimport.MappingError) as exc:
         raise fail(str(exc)) from None
+    for name, result in imports.items():
+        written = csvimport.write_rejects(name, result)
+        if written:
+            err.print(f"{name}: {len(result.rejected)} rejected row(s) written to {written}", highlight=False)
     for name, number, reason in report.rejected + report.failed:
-        err.print(f"{name}:{number}: {reason}", highlight=False, soft_wrap=True)
+        where = f"{name}:{number}" if number else name
+        err.print(f"{where}: {reason}", highlight=False, soft_wrap=True)
     err.print(
         f"accepted {report.accepted}, rejected {len(report.rejected)}"
         + (f", not acknowledged {len(report.failed)}" if report.failed else ""),

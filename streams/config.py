@@ -24,6 +24,7 @@ class Settings:
     heartbeat_interval: float | None = None
     webhooks: tuple[str, ...] = ()  # alert webhook URLs
     webhook_secret: str | None = None  # HMAC-SHA256 key for the signature header
+    ingest_tokens: tuple[str, ...] = ()  # bearer tokens accepted by POST /events
 
     @property
     def embedded_kafka(self) -> bool:
@@ -61,6 +62,7 @@ def load(environ: dict[str, str] | None = None) -> Settings:
         heartbeat_interval=max(0.5, float(session) / 6) if session else None,
         webhooks=tuple(u for u in env.get("PARTNERPULSE_WEBHOOKS", "").replace(",", " ").split() if u),
         webhook_secret=env.get("PARTNERPULSE_WEBHOOK_SECRET") or None,
+        ingest_tokens=tuple(t for t in env.get("PARTNERPULSE_INGEST_TOKENS", "").replace(",", " ").split() if t),
     )
 
 

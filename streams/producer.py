@@ -62,7 +62,7 @@ def read_lines(paths: Iterable[str]) -> Iterator[tuple[str, int, bytes]]:
     """(file name, line number, raw line) for each non-blank line; `-` is stdin."""
     for name in paths:
         if name != "-" and Path(name).suffix.lower() == ".csv":
-            raise SendError(f"{name}: CSV import needs a column mapping, which this version does not support yet")
+            raise SendError(f"{name}: a CSV file needs --mapping MAPPING.yaml (see schemas/mappings/)")
         try:
             stream = sys.stdin.buffer if name == "-" else open(name, "rb")  # noqa: SIM115
         except OSError as exc:
@@ -81,15 +81,25 @@ def send_lines(
 ) -> SendReport:
     """Validate each line; produce the valid ones keyed by partner id; wait for acks."""
     report = SendReport()
-    pending = []
+    valid = []
     for name, number, raw in lines:
         result = validate(raw)
         if isinstance(result, Rejected):
             report.rejected.append((name, number, result.reason))
         else:
-            pending.append((name, number, _send(producer, result, raw)))
+            valid.append((name, number, result, raw))
         if progress:
             progress(1)
+    send_valid(producer, valid, report)
+    return report
+
+
+def send_valid(producer: KafkaProducer, items: list[tuple[str, int, Accepted, bytes]], report: SendReport) -> None:
+    """Produce validated events keyed by partner id and count what Kafka acknowledged."""
+    pending = [
+        (name, number, producer.send(TOPIC_EVENTS, key=accepted.partner_id.encode(), value=raw))
+        for name, number, accepted, raw in items
+    ]
     producer.flush()
     for name, number, future in pending:
         try:
@@ -97,11 +107,6 @@ def send_lines(
             report.accepted += 1
         except KafkaError as exc:
             report.failed.append((name, number, f"not acknowledged by Kafka: {exc}"))
-    return report
-
-
-def _send(producer: KafkaProducer, accepted: Accepted, raw: bytes):
-    return producer.send(TOPIC_EVENTS, key=accepted.partner_id.encode(), value=raw)
 
 
 def send_raw(producer: KafkaProducer, records: Iterable[tuple[bytes | None, bytes]]) -> int:

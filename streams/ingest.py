@@ -1,0 +1,118 @@
+"""HTTP ingest of CloudEvents (the HTTP protocol binding): parsing and auth, pure.
+
+Three modes: structured (`application/cloudevents+json`, one event in the body),
+batch (`application/cloudevents-batch+json`, a JSON array of events) and binary
+(attributes in `ce-*` headers, the body is `data`). Each event then goes through the
+same validator as the stream. The endpoint itself is in `streams.app`.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from streams.validation import Accepted, Rejected, validate
+
+MAX_BODY_BYTES = 5 * 1024 * 1024
+STRUCTURED = "application/cloudevents+json"
+BATCH = "application/cloudevents-batch+json"
+MAX_BATCH_EVENTS = 10_000
+
+
+class IngestError(ValueError):
+    """The request as a whole is unusable: (HTTP status, sentence)."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def authorize(header: str | None, tokens: tuple[str, ...]) -> None:
+    """Bearer auth: 401 without credentials, 403 with wrong ones. Every configured token is
+    compared in constant time, so timing tells nothing about which or how much matched."""
+    if not tokens:
+        raise IngestError(503, "HTTP ingest is off: set PARTNERPULSE_INGEST_TOKENS on the pipeline")
+    if not header or not header.lower().startswith("bearer ") or not header[7:].strip():
+        raise IngestError(401, "send an Authorization: Bearer <token> header")
+    given = header[7:].strip().encode()
+    matched = False
+    for token in tokens:
+        matched |= hmac.compare_digest(given, token.encode())
+    if not matched:
+        raise IngestError(403, "the bearer token is not valid")
+
+
+def _media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";")[0].strip().lower()
+
+
+def split_events(content_type: str | None, headers: dict[str, str], body: bytes) -> list[bytes]:
+    """The request's events as raw structured CloudEvents, one per item."""
+    media = _media_type(content_type)
+    ce_headers = {k.lower(): v for k, v in headers.items() if k.lower().startswith("ce-")}
+    if ce_headers:
+        return [_from_binary(ce_headers, media, body)]
+    if media in (STRUCTURED, "application/json"):
+        return [body]
+    if media == BATCH:
+        try:
+            items = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise IngestError(400, f"the batch is not valid JSON: {exc}") from None
+        if not isinstance(items, list):
+            raise IngestError(400, "a batch (application/cloudevents-batch+json) must be a JSON array of events")
+        if len(items) > MAX_BATCH_EVENTS:
+            raise IngestError(413, f"at most {MAX_BATCH_EVENTS:,} events per batch")
+        return [orjson.dumps(item) for item in items]
+    raise IngestError(
+        415,
+        f"unsupported Content-Type {content_type or '(none)'!r}: use {STRUCTURED}, {BATCH}, "
+        "or binary mode (ce-* headers with an application/json body)",
+    )
+
+
+def _from_binary(ce: dict[str, str], media: str, body: bytes) -> bytes:
+    if media not in ("application/json", ""):
+        raise IngestError(415, f"binary mode needs an application/json body (data), got {media!r}")
+    try:
+        data: Any = orjson.loads(body) if body.strip() else None
+    except orjson.JSONDecodeError as exc:
+        raise IngestError(400, f"the body (the event's data) is not valid JSON: {exc}") from None
+    event: dict[str, Any] = {name.removeprefix("ce-"): value for name, value in ce.items()}
+    event["datacontenttype"] = "application/json"
+    if data is not None:
+        event["data"] = data
+    return orjson.dumps(event)
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    index: int
+    raw: bytes
+    result: Accepted | Rejected
+
+    def as_json(self, delivered: bool | None = None) -> dict[str, Any]:
+        r = self.result
+        out: dict[str, Any] = {"index": self.index}
+        if isinstance(r, Accepted):
+            out.update(id=r.event["id"], source=r.event["source"], status="accepted")
+            if delivered is False:
+                out.update(status="rejected", reason="not acknowledged by Kafka; send it again")
+        else:
+            out.update(id=r.event_id or None, source=r.source or None, status="rejected", reason=r.reason)
+        return out
+
+
+def check(items: list[bytes]) -> list[ItemResult]:
+    return [ItemResult(i, raw, validate(raw)) for i, raw in enumerate(items)]
+
+
+def response_status(results: list[dict[str, Any]]) -> int:
+    """202 all accepted, 207 some, 400 none (each item says why)."""
+    accepted = sum(r["status"] == "accepted" for r in results)
+    if accepted == len(results):
+        return 202
+    return 207 if accepted else 400
