@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,13 +16,12 @@ import orjson
 
 from streams import api, delivery, ingest, queries
 from streams.config import TOPIC_ALERTS, TOPIC_DLQ, TOPIC_EVENTS, Settings, redact
-from streams.evaluation import Evaluator
+from streams.evaluation import Evaluator, record_progress
 from streams.formats import iso, iso_or_none
 from streams.records import Origin
 from streams.scoring import load_scoring
 from streams.sink import Sink, Written, classify
 from streams.validation import Accepted
-from streams.watermark import Watermark
 
 # Large batches are where the speed is (chDB inserts), a short wait keeps latency low.
 log = logging.getLogger(__name__)
@@ -82,10 +80,10 @@ def create_app(settings: Settings, bootstrap: str, web_port: int, on_ready=None)
     state = {"assigned": False, "started_at": datetime.now(UTC)}
     scoring = load_scoring()
     lateness = timedelta(seconds=scoring.raw["watermark"]["allowed_lateness_seconds"])
-    watermark = Watermark(lateness, idle_seconds=float(scoring.raw["watermark"]["idle_partition_seconds"]))
+    idle = timedelta(seconds=scoring.raw["watermark"]["idle_partition_seconds"])
     alert_targets = delivery.targets(list(settings.webhooks))
     webhook_urls = {t.key: t.url for t in alert_targets if t.url}
-    evaluator = Evaluator(scoring, lateness, alert_targets)
+    evaluator = Evaluator(scoring, lateness, alert_targets, idle)
 
     wake_evaluator = asyncio.Event()
 
@@ -93,15 +91,23 @@ def create_app(settings: Settings, bootstrap: str, web_port: int, on_ready=None)
     async def _evaluate_forever() -> None:
         # Its own task: the agent only wakes it, so a long catch-up (a year replayed)
         # never holds up ingest. Idle partitions release the watermark as wall time
-        # passes, hence the periodic wake-up too.
-        more = False
+        # passes, hence the periodic wake-up too. Only the consumer group's leader
+        # evaluates, from every partition's progress in the store: one evaluation per
+        # midnight however many workers share the partitions.
+        more, leading = False, False
         while True:
             if not more:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake_evaluator.wait(), timeout=1.0)
             wake_evaluator.clear()
+            if not app.is_leader():
+                more, leading = False, False
+                continue
+            if not leading:
+                evaluator.forget()  # another worker may have led meanwhile
+                leading = True
             try:
-                done = await sink.run(evaluator.advance, watermark.current(time.monotonic()), EVALUATE_AT_ONCE)
+                done = await sink.run(evaluator.advance, datetime.now(UTC), EVALUATE_AT_ONCE)
                 more = len(done) == EVALUATE_AT_ONCE
             except Exception:
                 log.exception("evaluation failed; retrying in a second")
@@ -140,9 +146,6 @@ def create_app(settings: Settings, bootstrap: str, web_port: int, on_ready=None)
             if deliveries:
                 await asyncio.gather(*deliveries)
             processed.add(len(batch), written)
-            now_mono = time.monotonic()
-            for partition, latest in classified.latest.items():
-                watermark.observe(partition, latest, now_mono)
             wake_evaluator.set()
 
     async def deliver_one(due: delivery.Due) -> str | None:
@@ -184,12 +187,12 @@ def create_app(settings: Settings, bootstrap: str, web_port: int, on_ready=None)
 
     @app.on_partitions_assigned.connect
     async def _assigned(app, assigned, **kwargs):
-        watermark.assign((tp.partition for tp in assigned if tp.topic == TOPIC_EVENTS), time.monotonic())
+        # A newly assigned partition holds the watermark back (at its last known event
+        # time) until it has been idle a while: its backlog may be older than the rest.
+        now = datetime.now(UTC)
+        rows = [(TOPIC_EVENTS, tp.partition, None, now) for tp in assigned if tp.topic == TOPIC_EVENTS]
+        await sink.run(record_progress, rows)
         state["assigned"] = True
-
-    @app.on_partitions_revoked.connect
-    async def _revoked(app, revoked, **kwargs):
-        watermark.revoke(tp.partition for tp in revoked if tp.topic == TOPIC_EVENTS)
 
     @app.task
     async def _opened() -> None:
@@ -208,7 +211,8 @@ def create_app(settings: Settings, bootstrap: str, web_port: int, on_ready=None)
                 "kafka": bootstrap,
                 "clickhouse": redact(settings.clickhouse),
                 "processed": asdict(processed),
-                "watermark": iso_or_none(watermark.current(time.monotonic())),
+                "watermark": iso_or_none(await sink.run(evaluator.watermark, datetime.now(UTC))),
+                "leader": app.is_leader(),
                 "last_evaluated": iso_or_none(evaluator.last_evaluated),
                 "stored": counts,
             }

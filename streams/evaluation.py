@@ -15,7 +15,7 @@ from streams.delivery import Target
 from streams.formats import iso
 from streams.health import assess_all, parse_as_of
 from streams.scoring import Scoring
-from streams.watermark import midnight_at_or_before, midnights_between
+from streams.watermark import PartitionProgress, midnight_at_or_before, midnights_between, watermark
 
 HEALTH_COLUMNS = [
     "day", "as_of", "partner_id", "score", "status", "quality", "recency", "reciprocity", "breadth", "momentum",
@@ -30,9 +30,10 @@ def _aware(value: datetime) -> datetime:
 
 
 class Evaluator:
-    def __init__(self, scoring: Scoring, lateness: timedelta, targets: list[Target]):
+    def __init__(self, scoring: Scoring, lateness: timedelta, targets: list[Target], idle: timedelta):
         self.scoring = scoring
         self.lateness = lateness
+        self.idle = idle
         self.targets = targets
         # Caches of what the store holds, (re)loaded from it when None.
         self._last: datetime | None = None  # the last midnight evaluated
@@ -63,17 +64,25 @@ class Evaluator:
                 self._last = midnight_at_or_before(_aware(first) - self.lateness - timedelta(milliseconds=1))
         return self._last
 
-    def advance(self, client: Client, watermark: datetime | None, limit: int = 7) -> list[datetime]:
-        """Evaluate, in order, the midnights the watermark has crossed since the last one,
-        at most `limit` per call (so ingest and queries get the store thread in between).
-        The watermark saved by an earlier run counts too: it never moves backwards."""
+    def forget(self) -> None:
+        """Drop the caches: another worker may have evaluated in the meantime."""
+        self._last = self._open = self._saved = None
+
+    def watermark(self, client: Client, now: datetime) -> datetime | None:
+        return watermark(read_progress(client), now, self.lateness, self.idle)
+
+    def advance(self, client: Client, now: datetime, limit: int = 7) -> list[datetime]:
+        """Evaluate, in order, the midnights the stream's watermark has crossed since the
+        last one, at most `limit` per call (so ingest and queries get the store thread in
+        between). The watermark saved by an earlier run counts too: it never moves back."""
+        mark = self.watermark(client, now)
         last = self._resume_point(client)
         if last is None:
             return []
-        crossed = watermark is not None and watermark >= last + timedelta(days=1)
-        if crossed and (self._saved is None or watermark > self._saved):
-            client.insert("stream_progress", [("watermark", watermark)], column_names=["name", "watermark"])
-            self._saved = watermark
+        crossed = mark is not None and mark >= last + timedelta(days=1)
+        if crossed and (self._saved is None or mark > self._saved):
+            client.insert("stream_progress", [("watermark", mark)], column_names=["name", "watermark"])
+            self._saved = mark
         if self._saved is None:
             return []
         done = []
@@ -203,3 +212,21 @@ def read_alerts(
             a["name"] = names.get(a["partner_id"])
             a["deliveries"] = sent.get(a["id"], [])
     return alerts
+
+
+def read_progress(client: Client, topic: str = "engagement-events") -> list[PartitionProgress]:
+    result = client.query(
+        "SELECT partition, max(latest), max(active_at) FROM partition_progress WHERE topic = {topic:String} "
+        "GROUP BY partition ORDER BY partition",
+        parameters={"topic": topic},
+    )
+    return [
+        PartitionProgress(p, _aware(latest) if latest else None, _aware(active))
+        for p, latest, active in result.result_rows
+    ]
+
+
+def record_progress(client: Client, rows: list[tuple[str, int, datetime | None, datetime]]) -> None:
+    """(topic, partition, latest event time or None, wall clock now) per partition."""
+    if rows:
+        client.insert("partition_progress", rows, column_names=["topic", "partition", "latest", "active_at"])

@@ -19,6 +19,7 @@ from functools import partial
 from clickhouse_connect.driver.client import Client
 
 from streams import records, store
+from streams.evaluation import record_progress
 from streams.records import Origin
 from streams.validation import Accepted, Rejected, validate
 
@@ -31,6 +32,7 @@ class Classified:
     profiles: list[Accepted] = field(default_factory=list)
     rejected: list[tuple[Rejected, bytes, Origin]] = field(default_factory=list)
     latest: dict[int, datetime] = field(default_factory=dict)  # partition -> latest accepted event time
+    active: dict[tuple[str, int], datetime] = field(default_factory=dict)  # (topic, partition) -> when read
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class Written:
 def classify(batch: Iterable[tuple[bytes, Origin]]) -> Classified:
     out = Classified()
     for raw, origin in batch:
+        out.active[(origin.topic, origin.partition)] = origin.received_at
         result = validate(raw)
         if isinstance(result, Rejected):
             out.rejected.append((result, raw, origin))
@@ -137,6 +140,8 @@ def write_batch(client: Client, batch: Classified) -> Written:
             [records.engagement_row(e) for e in engagements],
             column_names=records.ENGAGEMENT_COLUMNS,
         )
+    if batch.active:
+        record_progress(client, [(topic, p, batch.latest.get(p), at) for (topic, p), at in batch.active.items()])
     accepted = len(batch.engagements) + len(batch.profiles)
     return Written(
         engagements=len(engagements),

@@ -2,51 +2,37 @@
 
 Watermark = the smallest, over the input partitions, of the latest event time seen on
 each, minus the allowed lateness. A partition with no record for `idle` seconds of
-wall time (or none since it was assigned) stops holding it back; if every partition
-is idle, the furthest one sets it. It never moves backwards.
+wall time (counting from when it was last assigned) stops holding it back; if every
+partition is idle, the furthest one sets it. A partition that is busy but has shown no
+event time yet holds it back entirely. Workers record each partition's progress in
+ClickHouse (`partition_progress`), so the watermark is the whole stream's, whichever
+worker reads which partition.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 
-class Watermark:
-    def __init__(self, lateness: timedelta, idle_seconds: float):
-        self.lateness = lateness
-        self.idle_seconds = idle_seconds
-        self._latest: dict[int, datetime] = {}  # partition -> latest event time
-        self._active_at: dict[int, float] = {}  # partition -> wall clock of last record (or assignment)
-        self._value: datetime | None = None
+@dataclass(frozen=True)
+class PartitionProgress:
+    partition: int
+    latest: datetime | None  # the latest event time seen on it, ever
+    active_at: datetime  # wall clock of its last record or assignment
 
-    def assign(self, partitions: Iterable[int], now: float) -> None:
-        for p in partitions:
-            self._active_at.setdefault(p, now)
 
-    def revoke(self, partitions: Iterable[int]) -> None:
-        for p in partitions:
-            self._active_at.pop(p, None)
-            self._latest.pop(p, None)
-
-    def observe(self, partition: int, event_time: datetime, now: float) -> None:
-        self._active_at[partition] = now
-        if partition not in self._latest or event_time > self._latest[partition]:
-            self._latest[partition] = event_time
-
-    def current(self, now: float) -> datetime | None:
-        busy = [p for p, at in self._active_at.items() if now - at < self.idle_seconds]
-        if any(p not in self._latest for p in busy):
-            candidate = None  # an assigned partition has not said anything yet
-        elif busy:
-            candidate = min(self._latest[p] for p in busy) - self.lateness
-        elif self._latest:
-            candidate = max(self._latest.values()) - self.lateness
-        else:
-            candidate = None
-        if candidate is not None and (self._value is None or candidate > self._value):
-            self._value = candidate
-        return self._value
+def watermark(progress: Iterable[PartitionProgress], now: datetime, lateness: timedelta,
+              idle: timedelta) -> datetime | None:  # fmt: skip
+    parts = list(progress)
+    busy = [p for p in parts if now - p.active_at < idle]
+    if any(p.latest is None for p in busy):
+        return None
+    if busy:
+        return min(p.latest for p in busy) - lateness
+    seen = [p.latest for p in parts if p.latest is not None]
+    return max(seen) - lateness if seen else None
 
 
 def midnights_between(after: datetime, upto: datetime) -> list[datetime]:
