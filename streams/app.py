@@ -16,7 +16,7 @@ import orjson
 
 from streams import api, delivery, ingest, queries
 from streams.config import TOPIC_ALERTS, TOPIC_DLQ, TOPIC_EVENTS, Settings, redact
-from streams.evaluation import Evaluator, record_progress
+from streams.evaluation import Evaluator, record_ownership, record_progress
 from streams.formats import iso, iso_or_none
 from streams.records import Origin
 from streams.scoring import load_scoring
@@ -100,6 +100,11 @@ def create_app(settings: Settings, bootstrap: str, web_port: int, on_ready=None)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake_evaluator.wait(), timeout=1.0)
             wake_evaluator.clear()
+            try:  # every worker: "I still own my partitions" (see streams/watermark.py)
+                mine = [tp.partition for tp in app.consumer.assignment() if tp.topic == TOPIC_EVENTS]
+                await sink.run(record_ownership, TOPIC_EVENTS, mine, datetime.now(UTC))
+            except Exception:
+                log.exception("could not record partition ownership")
             if not app.is_leader():
                 more, leading = False, False
                 continue
@@ -217,6 +222,22 @@ def create_app(settings: Settings, bootstrap: str, web_port: int, on_ready=None)
                 "stored": counts,
             }
         )
+
+    @app.page("/healthz")
+    async def healthz(web, request):
+        """Liveness: the worker's event loop answers."""
+        return web.json({"ok": True})
+
+    @app.page("/readyz")
+    async def readyz(web, request):
+        """Readiness: partitions assigned and the store answering."""
+        try:
+            await asyncio.wait_for(sink.run(lambda client: client.query("SELECT 1")), timeout=5)
+        except Exception as exc:  # any store failure means not ready
+            return web.json({"ready": False, "reason": f"store: {type(exc).__name__}"}, status=503)
+        if not state["assigned"]:
+            return web.json({"ready": False, "reason": "waiting for partitions"}, status=503)
+        return web.json({"ready": True})
 
     @app.page("/events")
     class Events(faust.web.View):

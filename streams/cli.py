@@ -93,6 +93,27 @@ def up() -> None:
 
 
 @app.command()
+def init(
+    partitions: Annotated[
+        int | None, typer.Option(help="partitions of new topics (default PARTNERPULSE_PARTITIONS)")
+    ] = None,
+) -> None:
+    """Create the topics and apply the ClickHouse migrations (a deployment's one-shot job)."""
+    from streams import broker, store
+
+    settings = config.load()
+    if settings.embedded_kafka:
+        raise fail("init prepares a real deployment: set PARTNERPULSE_KAFKA (the embedded broker lives inside `up`)")
+    try:
+        broker.ensure_topics(settings.kafka, partitions or settings.partitions)
+        store.connect(settings.clickhouse).close()
+    except (BrokerError, StoreError) as exc:
+        raise fail(str(exc)) from None
+    err.print(f"topics ready on {settings.kafka}; ClickHouse migrated at {config.redact(settings.clickhouse)}",
+              highlight=False)  # fmt: skip
+
+
+@app.command()
 def send(
     files: Annotated[list[str], typer.Argument(help="JSONL files of CloudEvents, one per line (- for stdin), or CSV")],
     mapping: Annotated[

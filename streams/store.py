@@ -7,6 +7,7 @@ Every call here is synchronous; async callers run them on the store's own thread
 from __future__ import annotations
 
 import fcntl
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,18 +46,30 @@ def parse_dsn(dsn: str) -> Target:
     )
 
 
+def cluster_name() -> str | None:
+    """PARTNERPULSE_CLICKHOUSE_CLUSTER: use the replicated, sharded migrations."""
+    return os.environ.get("PARTNERPULSE_CLICKHOUSE_CLUSTER") or None
+
+
 def connect(dsn: str, migrate: bool = True) -> Client:
     """A client on the PartnerPulse database, created and migrated if needed."""
     target = parse_dsn(dsn)
+    cluster = cluster_name()
+    if cluster and target.dsn.startswith("chdb://"):
+        raise StoreError(
+            f"PARTNERPULSE_CLICKHOUSE_CLUSTER={cluster!r} needs a ClickHouse server cluster, not the embedded engine: "
+            "unset it, or point PARTNERPULSE_CLICKHOUSE at the cluster"
+        )
     if target.dsn.startswith("chdb://"):
         Path(urlsplit(target.dsn).path).mkdir(parents=True, exist_ok=True)
     try:
         client = clickhouse_connect.get_client(dsn=target.dsn)
-        client.command(f"CREATE DATABASE IF NOT EXISTS `{target.database}`")
+        on_cluster = f" ON CLUSTER '{cluster}'" if cluster else ""
+        client.command(f"CREATE DATABASE IF NOT EXISTS `{target.database}`{on_cluster}")
         client.database = target.database
         client.command(f"USE `{target.database}`")
         if migrate:
-            apply_migrations(client)
+            apply_migrations(client, cluster)
     except Exception as exc:  # network, server and chDB engine errors alike
         if target.dsn.startswith("chdb://") and _locked(Path(urlsplit(target.dsn).path)):
             raise StoreError(
@@ -80,9 +93,10 @@ def _locked(path: Path) -> bool:
     return False
 
 
-def migration_files() -> list[tuple[int, str, Path]]:
+def migration_files(cluster: str | None = None) -> list[tuple[int, str, Path]]:
+    folder = MIGRATIONS_DIR / "cluster" if cluster else MIGRATIONS_DIR
     found = []
-    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
+    for path in sorted(folder.glob("*.sql")):
         match = re.match(r"(\d+)_(.+)\.sql$", path.name)
         if match:
             found.append((int(match.group(1)), match.group(2), path))
@@ -98,16 +112,20 @@ def split_statements(sql: str) -> list[str]:
     return [s.strip() for s in re.split(r";\s*$", no_comments, flags=re.MULTILINE) if s.strip()]
 
 
-def apply_migrations(client: Client) -> list[int]:
+def apply_migrations(client: Client, cluster: str | None = None) -> list[int]:
     """Apply the migrations not yet recorded, in order; returns the versions applied."""
-    client.command(
-        "CREATE TABLE IF NOT EXISTS schema_migrations "
-        "(version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) "
-        "ENGINE = MergeTree ORDER BY version"
-    )
+    columns = "(version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3))"
+    if cluster:
+        # One table replicated on every node (no {shard} in the path).
+        client.command(
+            f"CREATE TABLE IF NOT EXISTS schema_migrations ON CLUSTER '{cluster}' {columns} ENGINE = "
+            "ReplicatedMergeTree('/clickhouse/tables/{database}/schema_migrations', '{replica}') ORDER BY version"
+        )
+    else:
+        client.command(f"CREATE TABLE IF NOT EXISTS schema_migrations {columns} ENGINE = MergeTree ORDER BY version")
     done = {row[0] for row in client.query("SELECT version FROM schema_migrations").result_rows}
     applied = []
-    for version, name, path in migration_files():
+    for version, name, path in migration_files(cluster):
         if version in done:
             continue
         # Each statement is idempotent (IF NOT EXISTS), so a crash between a statement

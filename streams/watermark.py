@@ -2,9 +2,11 @@
 
 Watermark = the smallest, over the input partitions, of the latest event time seen on
 each, minus the allowed lateness. A partition with no record for `idle` seconds of
-wall time (counting from when it was last assigned) stops holding it back; if every
-partition is idle, the furthest one sets it. A partition that is busy but has shown no
-event time yet holds it back entirely. Workers record each partition's progress in
+wall time (counting from when it was last assigned) stops holding it back — but only
+while a live worker owns it: a partition whose worker died has a backlog, not silence,
+and holds the watermark at its last event time until another worker takes it over. If
+every partition is idle, the furthest one sets it. A partition that holds the
+watermark but has shown no event time yet holds it back entirely. Workers record each partition's progress in
 ClickHouse (`partition_progress`), so the watermark is the whole stream's, whichever
 worker reads which partition.
 """
@@ -21,12 +23,22 @@ class PartitionProgress:
     partition: int
     latest: datetime | None  # the latest event time seen on it, ever
     active_at: datetime  # wall clock of its last record or assignment
+    owned_at: datetime  # wall clock of its owner's last heartbeat
+
+
+OWNER_TIMEOUT = timedelta(seconds=10)  # heartbeats come every second
 
 
 def watermark(progress: Iterable[PartitionProgress], now: datetime, lateness: timedelta,
               idle: timedelta) -> datetime | None:  # fmt: skip
     parts = list(progress)
-    busy = [p for p in parts if now - p.active_at < idle]
+
+    def idle_as_seen_by_a_live_owner(p: PartitionProgress) -> bool:
+        # Its owner heartbeated for the whole idle period after the last record (or the
+        # assignment) and is still alive: it really had nothing to read.
+        return p.owned_at - p.active_at >= idle and now - p.owned_at <= OWNER_TIMEOUT
+
+    busy = [p for p in parts if not idle_as_seen_by_a_live_owner(p)]
     if any(p.latest is None for p in busy):
         return None
     if busy:

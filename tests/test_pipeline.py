@@ -165,3 +165,34 @@ def test_killed_pipeline_leaves_no_broker_behind(settings):
     listed = cli(settings, "dlq", "list", "--format", "json")
     assert listed.returncode == 0, listed.stderr.decode()
     assert orjson.loads(listed.stdout) == []
+
+
+def test_probes_answer(settings, pipeline):
+    base = pipeline.info["web_url"]
+    assert runtime.get_json(base + "/healthz") == {"ok": True}
+    assert runtime.get_json(base + "/readyz") == {"ready": True}
+
+
+def test_init_prepares_a_deployment(settings):
+    from kafka import KafkaAdminClient
+
+    from streams import store
+
+    with embedded_broker() as bootstrap:
+        real = dataclasses.replace(settings, kafka=bootstrap)
+        result = cli(real, "init", "--partitions", "3")
+        assert result.returncode == 0, result.stderr.decode()
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+        topics = {t["name"]: len(t["partitions"]) for t in admin.describe_topics()}
+        admin.close()
+        assert {k: topics[k] for k in ("engagement-events", "engagement-events-dlq", "partner-alerts")} == {
+            "engagement-events": 3, "engagement-events-dlq": 3, "partner-alerts": 3}  # fmt: skip
+        assert cli(real, "init").returncode == 0  # idempotent
+    client = store.connect(settings.clickhouse, migrate=False)
+    try:
+        versions = [r[0] for r in client.query("SELECT version FROM schema_migrations ORDER BY version").result_rows]
+    finally:
+        client.close()
+    assert versions == [v for v, _, _ in store.migration_files()]
+    embedded = cli(settings, "init")
+    assert embedded.returncode == 1 and b"PARTNERPULSE_KAFKA" in embedded.stderr

@@ -11,8 +11,9 @@ H = timedelta(hours=1)
 IDLE = timedelta(seconds=30)
 
 
-def p(n, latest, idle_for=0):
-    return PartitionProgress(n, latest, NOW - timedelta(seconds=idle_for))
+def p(n, latest, idle_for=0, owner_silent_for=0):
+    """Active `idle_for` seconds ago; its owner's last heartbeat `owner_silent_for` ago."""
+    return PartitionProgress(n, latest, NOW - timedelta(seconds=idle_for), NOW - timedelta(seconds=owner_silent_for))
 
 
 def test_slowest_busy_partition_sets_it_minus_lateness():
@@ -45,3 +46,16 @@ def test_midnights_between_is_half_open_and_ordered():
     assert midnights_between(a, datetime(2026, 3, 3, 0, tzinfo=UTC)) == [
         datetime(2026, 3, 2, tzinfo=UTC), datetime(2026, 3, 3, tzinfo=UTC)]  # fmt: skip
     assert midnights_between(datetime(2026, 3, 2, tzinfo=UTC), datetime(2026, 3, 2, 23, tzinfo=UTC)) == []
+
+
+def test_a_partition_whose_worker_died_holds_it_until_taken_over():
+    t = datetime(2026, 3, 1, tzinfo=UTC)
+    orphan = p(0, t, idle_for=60, owner_silent_for=11)
+    assert watermark([orphan, p(1, t + 5 * H)], NOW, H, IDLE) == t - H
+    # Died right after its last record: silent since, but never seen idle while alive.
+    just_died = p(0, t, idle_for=35, owner_silent_for=35)
+    assert watermark([just_died, p(1, t + 5 * H)], NOW, H, IDLE) == t - H
+    dying = p(0, t, idle_for=35, owner_silent_for=6)  # heartbeats stopped 29 s into the idle time
+    assert watermark([dying, p(1, t + 5 * H)], NOW, H, IDLE) == t - H
+    adopted = p(0, t, idle_for=60, owner_silent_for=1)
+    assert watermark([adopted, p(1, t + 5 * H)], NOW, H, IDLE) == t + 4 * H

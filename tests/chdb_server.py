@@ -1,0 +1,122 @@
+"""A test stand-in for a ClickHouse server: ClickHouse's HTTP interface, enough of it for
+clickhouse-connect, served by one process that owns a real chDB engine.
+
+Embedded chDB admits one process per data path; several PartnerPulse workers sharing
+one store (the scale-out tests) need a server, and none can run here. This is real
+ClickHouse SQL on the real engine, behind the HTTP protocol: queries in the `query`
+parameter and/or the body, bind values as `param_<name>`, inserts as
+`INSERT … FORMAT Native` with the data in the body, errors as HTTP 500 with the
+exception text. Run: python -m tests.chdb_server PATH PORT
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import tempfile
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlsplit
+
+import chdb
+
+FORMAT = re.compile(r"\s+FORMAT\s+(\w+)\s*;?\s*$", re.I)
+
+
+class Engine:
+    def __init__(self, path: str):
+        self.conn = chdb.connect(path)
+        self.lock = threading.Lock()
+
+    def run(self, sql: str, fmt: str, params: dict[str, str], database: str | None, data: bytes | None) -> bytes:
+        with self.lock:
+            if database:
+                self.conn.query(f"USE `{database}`")
+            if data is not None:
+                with tempfile.NamedTemporaryFile(suffix=".native", delete=False) as f:
+                    f.write(data)
+                try:
+                    head = FORMAT.sub("", sql)
+                    self.conn.query(f"{head} FROM INFILE '{f.name}' FORMAT {fmt}")
+                finally:
+                    os.unlink(f.name)
+                return b""
+            result = self.conn.query(sql, fmt, params=params) if params else self.conn.query(sql, fmt)
+            return result.bytes() if hasattr(result, "bytes") else bytes(result)
+
+
+def serve(path: str, port: int) -> None:
+    engine = Engine(path)
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _answer(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+            self.send_response(status)
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _body(self) -> bytes:
+            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                chunks = []
+                while True:
+                    size = int(self.rfile.readline().split(b";")[0].strip(), 16)
+                    if size == 0:
+                        self.rfile.readline()
+                        return b"".join(chunks)
+                    chunks.append(self.rfile.read(size))
+                    self.rfile.readline()
+            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+        def _handle(self) -> None:
+            url = urlsplit(self.path)
+            if url.path.rstrip("/") == "/ping":
+                return self._answer(200, b"Ok.\n")
+            params = dict(parse_qsl(url.query, keep_blank_values=True))
+            body = self._body()
+            if self.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded"):
+                params.update(parse_qsl(body.decode(), keep_blank_values=True))
+                body = b""
+            query = params.get("query", "")
+            data = None
+            head = (query + " " + body[:4096].decode("utf-8", "replace")).lstrip()
+            first_line = head.split("\n", 1)[0]
+            if head.upper().startswith("INSERT") and FORMAT.search(first_line) and body:
+                if query:
+                    sql, data = query, body
+                else:  # the statement, a newline, then the data
+                    end = body.index(b"\n")
+                    sql, data = body[:end].decode(), body[end + 1 :]
+            else:
+                sql = (query + ("\n" if query and body else "") + body.decode()).strip()
+            match = FORMAT.search(sql)
+            fmt = match.group(1) if match else params.get("default_format", "TabSeparated")
+            if data is None and match:
+                sql = FORMAT.sub("", sql)
+            binds = {k.removeprefix("param_"): v for k, v in params.items() if k.startswith("param_")}
+            try:
+                out = engine.run(sql, fmt, binds, params.get("database"), data)
+            except Exception as exc:  # the engine's error, as a server reports it
+                text = str(exc)
+                code = re.search(r"Code: (\d+)", text)
+                return self._answer(500, text.encode(), {"X-ClickHouse-Exception-Code": code.group(1) if code else "1"})
+            self._answer(200, out, {"X-ClickHouse-Format": fmt, "X-ClickHouse-Timezone": "UTC",
+                                    "Content-Type": "application/octet-stream"})  # fmt: skip
+
+        do_GET = _handle
+        do_POST = _handle
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    print("ready", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1], int(sys.argv[2]))

@@ -1,0 +1,104 @@
+"""Scale-out: several workers share the partitions and one ClickHouse, and give exactly
+what one worker gives — stored events, health and alert episodes — also when a worker
+is killed mid-stream and the others take over its partitions.
+
+The store is `tests/chdb_server.py`: the real ClickHouse engine (chDB) behind
+ClickHouse's HTTP interface, in its own process, since embedded chDB admits one."""
+
+from __future__ import annotations
+
+import dataclasses
+import signal
+import subprocess
+import sys
+import time
+
+import orjson
+import pytest
+
+from streams.broker import embedded_broker, ensure_topics, free_port, wait_for_port
+from streams.pipeline import PipelineProcess
+from streams.producer import open_producer, send_raw
+
+from . import oracle, test_alerts
+from .conftest import ROOT, cli
+
+EVENTS = test_alerts.EVENTS
+FINAL = test_alerts.FINAL.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.fixture
+def shared_store(tmp_path):
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "tests.chdb_server", str(tmp_path / "store"), str(port)],
+                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        wait_for_port("127.0.0.1", port, timeout=30)
+        yield f"http://default:@127.0.0.1:{port}/partnerpulse?compress=False"
+    finally:
+        server.kill()
+        server.wait()
+
+
+def keyed(events):
+    return [(e["subject"].encode(), orjson.dumps(e)) for e in events]
+
+
+def evaluated(workers: list[PipelineProcess]) -> str:
+    done = ""
+    for w in workers:
+        if w.proc.poll() is None:
+            done = max(done, w.status()["last_evaluated"] or "")
+    return done
+
+
+@pytest.mark.parametrize("count", [2, 3])
+def test_workers_share_the_stream_and_agree_with_one(count, tmp_path, settings, shared_store, monkeypatch):
+    scoring = tmp_path / "scoring.yaml"
+    scoring.write_text("watermark:\n  idle_partition_seconds: 5\n")
+    monkeypatch.setenv("PARTNERPULSE_SCORING", str(scoring))
+    with embedded_broker() as bootstrap:
+        base = dataclasses.replace(settings, kafka=bootstrap, clickhouse=shared_store, session_timeout=6.0)
+        ensure_topics(bootstrap, 4)
+        producer = open_producer(bootstrap)
+        half = len(EVENTS) // 2
+        send_raw(producer, keyed(EVENTS[:half]))
+        workers = []
+        for i in range(count):
+            run = dataclasses.replace(base, data_dir=tmp_path / f"worker{i}")
+            run.data_dir.mkdir()
+            workers.append(PipelineProcess(run, tmp_path / f"worker{i}.log").start())
+        try:
+            # The rest trickles in while the group rebalances; one worker dies midway.
+            rest = EVENTS[half:]
+            for n, start in enumerate(range(0, len(rest), 20)):
+                send_raw(producer, keyed(rest[start : start + 20]))
+                if n == 3 and count == 3:
+                    workers[1].proc.send_signal(signal.SIGKILL)
+                    workers[1].proc.wait()
+                time.sleep(0.3)
+            producer.close()
+            deadline = time.monotonic() + 240
+            while evaluated(workers) < FINAL:
+                assert time.monotonic() < deadline, [w.status() for w in workers if w.proc.poll() is None]
+                time.sleep(0.2)
+            alive = next(w for w in workers if w.proc.poll() is None)
+            leaders = [w.status()["leader"] for w in workers if w.proc.poll() is None]
+            assert leaders.count(True) == 1
+            status = alive.status()
+            rows = orjson.loads(cli(alive.settings, "alerts", "--format", "json").stdout)
+            health = {
+                t: orjson.loads(cli(alive.settings, "health", "--as-of", t, "--format", "json").stdout)
+                for t in ("2026-04-01", "2026-06-15T12:00:00Z", test_alerts.FINAL.strftime("%Y-%m-%d"))
+            }
+        finally:
+            for w in workers:
+                w.stop()
+    assert status["stored"]["engagement_events"] == len(EVENTS)
+    assert test_alerts.episodes_from(rows) == test_alerts.EXPECTED
+    assert len({r["id"] for r in rows}) == len(rows)  # each episode once, whichever worker led
+    for as_of, answer in health.items():
+        want = oracle.health(EVENTS, oracle.parse(as_of if "T" in as_of else as_of + "T00:00:00Z"))
+        assert {r["partner_id"]: (r["score"], r["status"]) for r in answer} == {
+            p: (h["score"], h["status"]) for p, h in want.items()
+        }
