@@ -175,3 +175,36 @@ def test_oversize_limit_is_256_kib_exactly():
 def test_nan_and_whitespace_only_are_rejected():
     assert validate(b"   \n").code == "empty"
     assert validate(b'{"duration_minutes": NaN}').code == "invalid_json"
+
+
+def test_partner_id_with_a_trailing_newline_is_rejected():
+    # Python's `$` matches before a final newline; the partner id must match exactly.
+    assert check(event(subject="acme\n")).code == "bad_subject"
+
+
+def test_fast_and_explaining_validators_agree():
+    """The compiled fast path and jsonschema (which explains rejections) must accept
+    exactly the same events."""
+    from streams import simulator, validation
+
+    schemas = validation._schemas()
+    candidates = [orjson.loads(r) for _, r in simulator.simulate(partners=24, days=60, seed=3).records
+                  if r.strip().startswith(b"{") and r.rstrip().endswith(b"}")]  # fmt: skip
+    candidates += [
+        orjson.loads(raw)
+        for _, code, raw in badinput.bad_records()
+        if code not in ("invalid_json", "invalid_utf8", "empty", "not_object")
+    ]
+    mutations = [("duration_minutes", 0), ("duration_minutes", True), ("duration_minutes", "5"),
+                 ("initiated_by", "Partner"), ("role", None), ("ecosystem_partners", ["ok", 5])]  # fmt: skip
+    for e in list(candidates[:40]):
+        for field, value in mutations:
+            candidates.append({**e, "data": {**e["data"], field: value}})
+    assert len(candidates) > 200
+    for e in candidates:
+        slow_ok = (
+            not list(schemas.envelope.iter_errors(e))
+            and e.get("type") in schemas.by_type
+            and not list(schemas.by_type[e["type"]][1].iter_errors(e["data"]))
+        )
+        assert validation._fast_ok(schemas, e) == slow_ok, e

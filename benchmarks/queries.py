@@ -1,0 +1,130 @@
+"""Query latency at scale: `health` for every partner, every dashboard panel, the report.
+
+Loads N events for P partners straight into a fresh chDB store through the real sink
+(write_batch: dedup check + insert + rollup), evaluates the last 30 midnights (daily
+snapshots and alerts), then times each query R times and prints p50/p95. The baseline,
+measured in the same run, is a full scan of the raw table (`SELECT count(), sum(...)`):
+ratios to it survive a noisy machine.
+
+    python benchmarks/queries.py --events 1000000 --partners 2000
+    python benchmarks/queries.py --events 10000000 --partners 10000   # the issue's scale
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+
+import orjson
+
+from streams import store
+from streams.evaluation import Evaluator, record_progress
+from streams.health import health
+from streams.panels import dashboards, expand
+from streams.records import Origin
+from streams.report import report_data
+from streams.scoring import load_scoring
+from streams.sink import classify, write_batch
+
+TYPES = [
+    ("partner.webinar", "role", ["host", "cohost", "attendee"]),
+    ("partner.joint_event", "role", ["organizer", "speaker", "exhibitor", "participant"]),
+    ("partner.meeting", "kind", ["business_review", "enablement", "planning", "other"]),
+    ("partner.training", None, None),
+    ("partner.solution", "stage", ["proposed", "building", "launched"]),
+]
+
+
+def events(n: int, partners: int, end: datetime, days: int, rng: random.Random):
+    span = days * 86400
+    for i in range(n):
+        type_, field, values = TYPES[rng.randrange(5)]
+        data = {
+            "duration_minutes": rng.choice([30, 45, 60, 90, 120]),
+            "initiated_by": rng.choice(["partner", "vendor"]),
+        }
+        if field:
+            data[field] = rng.choice(values)
+        if type_ == "partner.training":
+            data["course"] = "c"
+        if type_ == "partner.solution":
+            data["solution_id"] = "s"
+            data["ecosystem_partners"] = ["isv-a", "isv-b"][: rng.randint(0, 2)]
+        at = end - timedelta(seconds=rng.randrange(span))
+        yield orjson.dumps({"specversion": "1.0", "id": f"b{i}", "source": "bench", "type": type_,
+                            "time": at.isoformat().replace("+00:00", "Z"), "subject": f"p{rng.randrange(partners)}",
+                            "data": data})  # fmt: skip
+
+
+def timed(fn, repeats: int) -> tuple[float, float]:
+    samples = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t)
+    samples.sort()
+    return statistics.median(samples), samples[max(0, int(len(samples) * 0.95) - 1)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--partners", type=int, default=2_000)
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+    rng = random.Random(1)
+    end = datetime(2026, 11, 26, tzinfo=UTC)
+    path = tempfile.mkdtemp(prefix="pp-bench-")
+    client = store.connect(f"chdb://{path}")
+    origin = Origin("engagement-events", 0, 0, datetime.now(UTC))
+
+    t = time.perf_counter()
+    batch = []
+    for raw in events(args.events, args.partners, end, args.days, rng):
+        batch.append((raw, origin))
+        if len(batch) == 10_000:
+            write_batch(client, classify(batch))
+            batch = []
+    if batch:
+        write_batch(client, classify(batch))
+    load = time.perf_counter() - t
+    print(f"loaded {args.events:,} events for {args.partners:,} partners in {load:.1f} s "
+          f"({args.events / load:,.0f} events/s through validate + dedup + insert + rollup)")  # fmt: skip
+
+    scoring = load_scoring()
+    record_progress(client, [("engagement-events", 0, end, datetime.now(UTC) - timedelta(hours=1))])
+    evaluator = Evaluator(scoring, timedelta(hours=1), [], timedelta(seconds=30))
+    evaluator._last = end - timedelta(days=31)  # evaluate only the last 30 midnights
+    t = time.perf_counter()
+    done = []
+    while batch_done := evaluator.advance(client, datetime.now(UTC), limit=31):
+        done += batch_done
+    evaluate = time.perf_counter() - t
+    print(f"evaluated {len(done)} midnights (snapshots + alerts for every partner) in {evaluate:.1f} s "
+          f"({evaluate / max(1, len(done)) * 1000:.0f} ms each)")  # fmt: skip
+
+    base50, base95 = timed(lambda: client.query("SELECT count(), sum(duration_minutes) FROM engagement_events"),
+                           args.repeats)  # fmt: skip
+    print(f"\nbaseline: full scan of engagement_events  p50 {base50 * 1000:8.1f} ms  p95 {base95 * 1000:8.1f} ms")
+    rows = []
+    as_of = end.isoformat().replace("+00:00", "Z")
+    rows.append(("health (every partner, as of T)", *timed(lambda: health(client, as_of=as_of), args.repeats)))
+    rows.append(("report data (all overview panels)", *timed(lambda: report_data(client, as_of), args.repeats)))
+    for d in dashboards(scoring):
+        for p in d.panels:
+            sql = expand(p.sql, end - timedelta(days=180), end, 86400, {"partner": "p1"})
+            rows.append((f"panel {d.uid.removeprefix('partnerpulse-')}:{p.key}",
+                         *timed(lambda sql=sql: client.query(sql), args.repeats)))  # fmt: skip
+    print(f"{'query':48} {'p50 ms':>9} {'p95 ms':>9} {'p50/baseline':>13}")
+    for name, p50, p95 in rows:
+        print(f"{name:48} {p50 * 1000:9.1f} {p95 * 1000:9.1f} {p50 / base50:13.2f}")
+    client.close()
+
+
+if __name__ == "__main__":
+    main()
