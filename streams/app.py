@@ -21,7 +21,7 @@ from streams.formats import iso, iso_or_none
 from streams.records import Origin
 from streams.scoring import load_scoring
 from streams.sink import Sink, Written, classify
-from streams.validation import Accepted
+from streams.validation import Accepted, validate
 
 # Large batches are where the speed is (chDB inserts), a short wait keeps latency low.
 log = logging.getLogger(__name__)
@@ -271,6 +271,20 @@ def create_app(settings: Settings, bootstrap: str, web_port: int, on_ready=None)
                 {"accepted": accepted, "rejected": len(results) - accepted, "results": results},
                 status=ingest.response_status(results),
             )
+
+    @app.page("/dlq/replay")
+    class Replay(faust.web.View):
+        """Re-submit the dead letters that today's validation accepts; keep the rest."""
+
+        async def post(self, request):
+            letters = await sink.run(queries.dead_letter_payloads)
+            passing = [(i, raw, r) for i, raw in letters if isinstance(r := validate(raw), Accepted)]
+            sent = [await events_topic.send(key=r.partner_id.encode(), value=raw) for _, raw, r in passing]
+            outcomes = await asyncio.gather(*sent, return_exceptions=True)
+            done = [i for (i, _, _), o in zip(passing, outcomes, strict=True) if not isinstance(o, BaseException)]
+            await sink.run(queries.forget_dead_letters, done)
+            return self.json({"replayed": len(done), "still_failing": len(letters) - len(passing),
+                              "not_acknowledged": len(passing) - len(done)})  # fmt: skip
 
     @app.page("/api/{name}")
     async def api_view(web, request, name):

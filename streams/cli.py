@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import sys
+import urllib.request
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -182,6 +183,52 @@ def dlq_list(
         ["received_at", "code", "reason", "source", "event_id", "size", "payload"] if fmt is not Format.json else [],
         title=f"Dead letters ({len(rows)})",
     )
+
+
+@dlq_app.command("replay")
+def dlq_replay() -> None:
+    """Re-submit the dead letters that pass validation now (after a fix); keep what still fails."""
+    from streams import queries, store
+    from streams.producer import SendReport, send_valid
+    from streams.validation import Accepted, validate
+
+    settings = config.load()
+    try:
+        info = runtime.find(settings)
+        if info is not None:  # the running pipeline owns the store: it replays
+            request = urllib.request.Request(info["web_url"] + "/dlq/replay", data=b"", method="POST")
+            with urllib.request.urlopen(request, timeout=300) as response:
+                result = orjson.loads(response.read())
+        else:
+            if settings.embedded_kafka:
+                raise SendError("start `partnerpulse up` first (the embedded broker lives inside it), "
+                                "or set PARTNERPULSE_KAFKA")  # fmt: skip
+            client = store.connect(settings.clickhouse)
+            try:
+                letters = queries.dead_letter_payloads(client)
+                passing = [(i, raw, r) for i, raw in letters if isinstance(r := validate(raw), Accepted)]
+                producer = open_producer(settings.kafka)
+                report = SendReport()
+                try:
+                    send_valid(producer, [(i, 0, r, raw) for i, raw, r in passing], report)
+                finally:
+                    producer.close()
+                failed = {name for name, _, _ in report.failed}
+                done = [i for i, _, _ in passing if i not in failed]
+                queries.forget_dead_letters(client, done)
+            finally:
+                client.close()
+            result = {"replayed": len(done), "still_failing": len(letters) - len(passing),
+                      "not_acknowledged": len(failed)}  # fmt: skip
+    except (SendError, StoreError, runtime.PipelineError) as exc:
+        raise fail(str(exc)) from None
+    except OSError as exc:
+        raise fail(f"the running pipeline did not answer the replay: {exc}") from None
+    err.print(f"replayed {result['replayed']}, still failing {result['still_failing']}"
+              + (f", not acknowledged {result['not_acknowledged']} (kept; run replay again)"
+                 if result["not_acknowledged"] else ""), highlight=False)  # fmt: skip
+    if result["not_acknowledged"]:
+        raise typer.Exit(1)
 
 
 def _ask(name: str, **params):

@@ -43,3 +43,15 @@ def dead_letters(client: Client, limit: int = 1000, code: str | None = None) -> 
 def dead_letter_reasons(client: Client) -> list[dict[str, Any]]:
     result = client.query("SELECT code, count() AS count FROM dead_letters GROUP BY code ORDER BY count DESC, code")
     return list(result.named_results())
+
+
+def dead_letter_payloads(client: Client) -> list[tuple[str, bytes]]:
+    """(id, raw bytes) of every dead letter, for a replay."""
+    result = client.query("SELECT DISTINCT id, payload FROM dead_letters", column_formats={"payload": "bytes"})
+    return [(i, bytes(raw)) for i, raw in result.result_rows]
+
+
+def forget_dead_letters(client: Client, ids: list[str]) -> None:
+    """Remove dead letters that were replayed successfully."""
+    if ids:
+        client.command("DELETE FROM dead_letters WHERE id IN {ids:Array(String)}", parameters={"ids": ids})

@@ -196,3 +196,34 @@ def test_init_prepares_a_deployment(settings):
     assert versions == [v for v, _, _ in store.migration_files()]
     embedded = cli(settings, "init")
     assert embedded.returncode == 1 and b"PARTNERPULSE_KAFKA" in embedded.stderr
+
+
+def test_dlq_replay_resubmits_what_passes_now_and_keeps_the_rest(settings):
+    """Dead letters left by an older version (whose rules rejected a now-valid event)."""
+    from datetime import UTC, datetime
+
+    from streams import records, store
+    from streams.records import Origin
+    from streams.validation import Rejected
+
+    fixed = (EXAMPLES / "events.jsonl").read_bytes().splitlines()[3]
+    origin = Origin("engagement-events", 0, 7, datetime.now(UTC))
+    client = store.connect(settings.clickhouse)
+    client.insert("dead_letters", [
+        records.dead_letter_row(Rejected("unknown_type", "unknown event type (old version)"), fixed, origin),
+        records.dead_letter_row(Rejected("invalid_json", "not valid JSON"), b"still broken", origin),
+    ], column_names=records.DEAD_LETTER_COLUMNS)  # fmt: skip
+    client.close()
+    offline = cli(settings, "dlq", "replay")
+    assert offline.returncode == 1 and b"partnerpulse up" in offline.stderr
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with PipelineProcess(settings, settings.data_dir / "pipeline.log") as pipeline:
+        first = cli(settings, "dlq", "replay")
+        assert first.returncode == 0, first.stderr.decode()
+        assert b"replayed 1, still failing 1" in first.stderr
+        assert pipeline.wait_processed(1)["stored"]["engagement_events"] == 1
+        left = orjson.loads(cli(settings, "dlq", "list", "--format", "json").stdout)
+        assert [d["payload"] for d in left] == ["still broken"]
+        again = cli(settings, "dlq", "replay")
+        assert b"replayed 0, still failing 1" in again.stderr
