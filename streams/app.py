@@ -21,7 +21,7 @@ from streams.formats import iso, iso_or_none
 from streams.records import Origin
 from streams.scoring import load_scoring
 from streams.sink import Sink, Written, classify
-from streams.validation import Accepted, validate
+from streams.validation import Accepted, revalidate
 
 # Large batches are where the speed is (chDB inserts), a short wait keeps latency low.
 log = logging.getLogger(__name__)
@@ -278,7 +278,7 @@ def create_app(settings: Settings, bootstrap: str, web_port: int, on_ready=None)
 
         async def post(self, request):
             letters = await sink.run(queries.dead_letter_payloads)
-            passing = [(i, raw, r) for i, raw in letters if isinstance(r := validate(raw), Accepted)]
+            passing = revalidate(letters)
             sent = [await events_topic.send(key=r.partner_id.encode(), value=raw) for _, raw, r in passing]
             outcomes = await asyncio.gather(*sent, return_exceptions=True)
             done = [i for (i, _, _), o in zip(passing, outcomes, strict=True) if not isinstance(o, BaseException)]

@@ -190,7 +190,7 @@ def dlq_replay() -> None:
     """Re-submit the dead letters that pass validation now (after a fix); keep what still fails."""
     from streams import queries, store
     from streams.producer import SendReport, send_valid
-    from streams.validation import Accepted, validate
+    from streams.validation import revalidate
 
     settings = config.load()
     try:
@@ -206,7 +206,7 @@ def dlq_replay() -> None:
             client = store.connect(settings.clickhouse)
             try:
                 letters = queries.dead_letter_payloads(client)
-                passing = [(i, raw, r) for i, raw in letters if isinstance(r := validate(raw), Accepted)]
+                passing = revalidate(letters)
                 producer = open_producer(settings.kafka)
                 report = SendReport()
                 try:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import shutil
 import time
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from streams import report, runtime, simulator, views
 from streams.config import Settings
-from streams.formats import iso
+from streams.formats import iso, parse_iso
 from streams.pipeline import PipelineProcess
 from streams.producer import open_producer
 from streams.watermark import midnight_at_or_before
@@ -52,7 +52,7 @@ def run(
 
     sim = simulator.simulate(partners, days, seed)
     valid = simulator.events_of(sim)
-    last_time = max(datetime.fromisoformat(e["time"].replace("Z", "+00:00")) for e in valid)
+    last_time = max(parse_iso(e["time"]) for e in valid)
     final_midnight = midnight_at_or_before(last_time - timedelta(hours=1))
     first_midnight = midnight_at_or_before(sim.start)
     err.print(f"Simulated {partners} partners over {days} days: {sim.engagements} engagements, "
@@ -85,8 +85,8 @@ def run(
                 progress.update(processing, completed=min(status["processed"]["records"], len(sim.records)))
                 done = status["last_evaluated"]
                 if done:
-                    progress.update(evaluating, completed=(_parse(done) - first_midnight).days + 1)
-                if status["processed"]["records"] >= len(sim.records) and done and _parse(done) >= final_midnight:
+                    progress.update(evaluating, completed=(parse_iso(done) - first_midnight).days + 1)
+                if status["processed"]["records"] >= len(sim.records) and done and parse_iso(done) >= final_midnight:
                     break
                 if time.monotonic() > deadline:
                     raise runtime.PipelineError(f"the demo did not finish within 10 minutes; see {pipeline.log_path}")
@@ -108,7 +108,3 @@ def run(
     out.print(f"Report: {report_path.resolve()}  ·  data kept in {data_dir} (try "
               f"`PARTNERPULSE_DATA_DIR={data_dir} partnerpulse alerts`)", highlight=False)  # fmt: skip
     return {"health": health, "alerts": alerts, "dead_letters": reasons, "simulation": sim}
-
-
-def _parse(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)

@@ -12,7 +12,7 @@ from clickhouse_connect.driver.client import Client
 
 from streams import alerting, delivery
 from streams.delivery import Target
-from streams.formats import iso
+from streams.formats import aware, iso, parse_iso
 from streams.health import assess_all, parse_as_of
 from streams.scoring import Scoring
 from streams.watermark import PartitionProgress, midnight_at_or_before, midnights_between, watermark
@@ -23,10 +23,6 @@ HEALTH_COLUMNS = [
     "partner_initiated_share", "distinct_types_90d", "ecosystem_partners_90d", "first_engagement_at",
     "last_engagement_at", "days_since_last", "trend",
 ]  # fmt: skip
-
-
-def _aware(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 class Evaluator:
@@ -50,18 +46,18 @@ class Evaluator:
             count, saved = client.query(
                 "SELECT count(), max(watermark) FROM stream_progress WHERE name = 'watermark'"
             ).result_rows[0]
-            self._saved = _aware(saved) if count else None
+            self._saved = aware(saved) if count else None
         if self._last is None:
             count, last = client.query("SELECT count(), max(midnight) FROM evaluations").result_rows[0]
             if count:
-                self._last = _aware(last)
+                self._last = aware(last)
             else:
                 count, first = client.query("SELECT count(), min(time) FROM engagement_events").result_rows[0]
                 if not count:
                     return None
                 # Start early enough for an event up to the allowed lateness before the
                 # first one stored (it may still arrive): at worst a midnight with no rows.
-                self._last = midnight_at_or_before(_aware(first) - self.lateness - timedelta(milliseconds=1))
+                self._last = midnight_at_or_before(aware(first) - self.lateness - timedelta(milliseconds=1))
         return self._last
 
     def forget(self) -> None:
@@ -162,7 +158,7 @@ ALERT_COLUMNS = [
 
 
 def _parse(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+    return parse_iso(text) if text else None
 
 
 def _alert_row(a: dict[str, Any]) -> tuple:
@@ -221,7 +217,7 @@ def read_progress(client: Client, topic: str = "engagement-events") -> list[Part
         parameters={"topic": topic},
     )
     return [
-        PartitionProgress(p, _aware(latest) if latest else None, _aware(active), _aware(owned))
+        PartitionProgress(p, aware(latest) if latest else None, aware(active), aware(owned))
         for p, latest, active, owned in result.result_rows
     ]
 

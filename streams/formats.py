@@ -18,3 +18,13 @@ def safe_text(raw: bytes) -> str:
 
 def iso_or_none(value: datetime | None) -> str | None:
     return iso(value) if value is not None else None
+
+
+def aware(value: datetime) -> datetime:
+    """A datetime read back from ClickHouse (naive, UTC) or given aware, as aware UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def parse_iso(text: str) -> datetime:
+    """The inverse of `iso`: our own ISO 8601 output (with Z) back to aware UTC."""
+    return aware(datetime.fromisoformat(text.replace("Z", "+00:00")))

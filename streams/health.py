@@ -13,7 +13,7 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
-from streams.formats import iso
+from streams.formats import aware, iso
 from streams.scoring import COMPONENTS, Health, Metrics, Scoring, assess, load_scoring
 from streams.validation import parse_time
 
@@ -77,10 +77,6 @@ def _ts(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
-def _aware(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def parse_as_of(text: str | None, now: datetime | None = None) -> datetime:
     """`--as-of`: RFC 3339 time, or a date meaning that day's 00:00Z; default now."""
     if not text:
@@ -96,7 +92,7 @@ def parse_as_of(text: str | None, now: datetime | None = None) -> datetime:
 
 
 def compute_metrics(client: Client, as_of: datetime, scoring: Scoring, partner: str | None = None) -> list[Metrics]:
-    as_of = _aware(as_of)
+    as_of = aware(as_of)
     month = scoring.window("month")
     baseline_months = int(scoring.raw["windows_days"]["baseline_months"])
     edges = {
@@ -134,8 +130,8 @@ def compute_metrics(client: Client, as_of: datetime, scoring: Scoring, partner: 
             partner_initiated_90d=int(row["partner_initiated_90d"]),
             distinct_types_90d=int(row["distinct_types_90d"]),
             ecosystem_partners_90d=int(row["ecosystem_partners_90d"]),
-            first_engagement_at=_aware(row["first_engagement_at"]),
-            last_engagement_at=_aware(row["last_engagement_at"]),
+            first_engagement_at=aware(row["first_engagement_at"]),
+            last_engagement_at=aware(row["last_engagement_at"]),
         )
         for row in result.named_results()
     ]

@@ -15,7 +15,7 @@ import orjson
 from clickhouse_connect.driver.client import Client
 
 from streams import queries
-from streams.formats import iso
+from streams.formats import iso, parse_iso
 from streams.health import parse_as_of
 from streams.panels import dashboards, expand
 from streams.scoring import load_scoring
@@ -93,8 +93,8 @@ def charts(data: dict[str, Any]) -> dict[str, str]:
         rows = [r for r in episodes if r["kind"] == kind]
         if not rows:
             continue
-        starts = [_dt(r["fired_at"]) for r in rows]
-        ends = [_dt(r["resolved_at"]) if r["resolved_at"] else _dt(data["as_of"]) for r in rows]
+        starts = [parse_iso(r["fired_at"]) for r in rows]
+        ends = [parse_iso(r["resolved_at"]) if r["resolved_at"] else parse_iso(data["as_of"]) for r in rows]
         timeline.add_trace(go.Bar(
             y=[r["name"] or r["partner_id"] for r in rows], base=[s.isoformat() for s in starts],
             x=[(e - s).total_seconds() * 1000 for s, e in zip(starts, ends, strict=True)],
@@ -104,10 +104,6 @@ def charts(data: dict[str, Any]) -> dict[str, str]:
                            height=max(320, 22 * len({r["partner_id"] for r in episodes}) + 80))  # fmt: skip
     out["alerts"] = timeline
     return {name: _figure_html(fig) for name, fig in out.items()}
-
-
-def _dt(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).replace(tzinfo=UTC)
 
 
 def render(data: dict[str, Any]) -> str:

@@ -243,3 +243,8 @@ def _show(value: Any, limit: int = 80) -> str:
 
 def _str_or_empty(value: Any) -> str:
     return value if isinstance(value, str) else ""
+
+
+def revalidate(letters: list[tuple[str, bytes]]) -> list[tuple[str, bytes, Accepted]]:
+    """The dead letters (id, raw bytes) that today's rules accept: what a replay re-submits."""
+    return [(i, raw, r) for i, raw in letters if isinstance(r := validate(raw), Accepted)]
