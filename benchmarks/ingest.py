@@ -14,34 +14,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import tempfile
 import time
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer
+from common import produce, records, worker
 
-from streams import config, simulator
 from streams.broker import embedded_broker, ensure_topics
 from streams.config import TOPIC_EVENTS
-from streams.pipeline import PipelineProcess
-from streams.producer import open_producer
-
-
-def records(n: int) -> list[tuple[bytes | None, bytes]]:
-    sim = simulator.simulate(partners=400, days=365, seed=5)
-    base = sim.records
-    out = []
-    round_ = 0
-    while len(out) < n:
-        for key, raw in base:
-            if round_:
-                raw = raw.replace(b'"id":"', f'"id":"r{round_}-'.encode(), 1)
-            out.append((key, raw))
-            if len(out) == n:
-                break
-        round_ += 1
-    return out
 
 
 async def baseline(bootstrap: str, n: int) -> float:
@@ -66,31 +47,20 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="pp-ingest-"))
     with embedded_broker() as bootstrap:
         ensure_topics(bootstrap, 4)
-        producer = open_producer(bootstrap)
-        t = time.perf_counter()
-        for i in range(0, len(data), 10_000):
-            futures = [producer.send(TOPIC_EVENTS, key=k, value=v) for k, v in data[i : i + 10_000]]
-            producer.flush()
-            for f in futures:
-                f.get(timeout=60)
-        producer.close()
-        print(f"produced {len(data):,} events in {time.perf_counter() - t:.1f} s")
+        print(f"produced {len(data):,} events in {produce(bootstrap, data):.1f} s")
 
         rate_base = asyncio.run(baseline(bootstrap, len(data)))
         print(f"baseline  plain aiokafka consumer: {rate_base:12,.0f} events/s (reading only)")
 
-        settings = dataclasses.replace(config.load({"PARTNERPULSE_DATA_DIR": str(work)}), kafka=bootstrap,
-                                       session_timeout=6.0)  # fmt: skip
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        with PipelineProcess(settings, work / "pipeline.log") as worker:
+        with worker(work, bootstrap) as running:
             t = time.perf_counter()
-            while (status := worker.status())["processed"]["records"] < len(data):
+            while (status := running.status())["processed"]["records"] < len(data):
                 time.sleep(0.25)
             elapsed = time.perf_counter() - t
         rate = len(data) / elapsed
         print(f"PartnerPulse one worker (to ClickHouse): {rate:8,.0f} events/s  "
               f"({status['stored']['engagement_events']:,} stored, {status['stored']['dead_letters']:,} dead letters, "
-              f"{status['processed']['duplicates']:,} duplicates)")  # fmt: skip
+              f"{status['processed']['duplicates']:,} duplicates, {status['processed']['batches']} batches)")  # fmt: skip
         print(f"ratio to baseline: {rate / rate_base:.3f}   (team goal: ≥ 20,000 events/s per worker)")
 
 

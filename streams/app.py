@@ -1,4 +1,4 @@
-"""The faust application: the ingest agent and the pipeline's small HTTP API."""
+"""The faust application: batched ingest, evaluation, alert delivery and the small HTTP API."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,21 +18,25 @@ import orjson
 
 from streams import api, delivery, ingest, queries
 from streams.config import TOPIC_ALERTS, TOPIC_DLQ, TOPIC_EVENTS, Settings, redact
+from streams.consumer import BatchReader
 from streams.evaluation import Evaluator, record_ownership, record_progress
 from streams.formats import iso, iso_or_none
 from streams.records import Origin
 from streams.scoring import load_scoring
-from streams.sink import Sink, Written, classify
+from streams.sink import Classified, Sink, Written, classify
 from streams.validation import Accepted, revalidate
 
 # Large batches are where the speed is (chDB inserts), a short wait keeps latency low.
 log = logging.getLogger(__name__)
 
-BATCH_MAX = 5000
+BATCH_MAX = 10_000
 BATCH_WITHIN = 0.5
 MAX_DELIVERIES_IN_FLIGHT = 64
-# Midnights per store-thread job while catching up; ingest and queries run in between.
-EVALUATE_AT_ONCE = 7
+MAX_RETRY_DELAY = 30.0
+BROKER_CHECK_EVERY = 2.0
+# Midnights per store-thread job while catching up (one query); ingest and queries run in between.
+EVALUATE_AT_ONCE = 31
+EVALUATE_BUSY, EVALUATE_BUSY_PAUSE = 7, 5.0
 
 
 @dataclass
@@ -53,7 +59,10 @@ class Processed:
         self.batches += 1
 
 
-def create_app(settings: Settings, bootstrap: str, web_port: int, on_ready=None) -> tuple[faust.App, Sink]:
+def create_app(
+    settings: Settings, bootstrap: str, web_port: int, on_ready=None, on_fatal=None
+) -> tuple[faust.App, Sink]:
+    """The worker. `on_ready()` once it serves; `on_fatal(message)` when it must stop."""
     options = {}
     if settings.session_timeout:
         options.update(
@@ -76,8 +85,13 @@ def create_app(settings: Settings, bootstrap: str, web_port: int, on_ready=None)
         **options,
     )
     sink = Sink(settings.clickhouse)
+
+    def problem(exc: BaseException) -> str:
+        """An error for logs and /status: short, and with every secret masked."""
+        return settings.scrub(f"{type(exc).__name__}: {exc}")[:500]
+
     processed = Processed()
-    state = {"assigned": False, "started_at": datetime.now(UTC)}
+    state: dict[str, Any] = {"started_at": datetime.now(UTC), "store_error": None, "last_stored": 0.0}
     scoring = load_scoring()
     lateness = timedelta(seconds=scoring.raw["watermark"]["allowed_lateness_seconds"])
     idle = timedelta(seconds=scoring.raw["watermark"]["idle_partition_seconds"])
@@ -85,13 +99,21 @@ def create_app(settings: Settings, bootstrap: str, web_port: int, on_ready=None)
     webhook_urls = {t.key: t.url for t in alert_targets if t.url}
     evaluator = Evaluator(scoring, lateness, alert_targets, idle)
 
+    async def on_assigned(partitions: list[int]) -> None:
+        # A newly assigned partition holds the watermark back (at its last known event
+        # time) until it has been idle a while: its backlog may be older than the rest.
+        now = datetime.now(UTC)
+        await sink.run(record_progress, [(TOPIC_EVENTS, p, None, now) for p in partitions])
+
+    reader = BatchReader(bootstrap, TOPIC_EVENTS, settings.session_timeout, settings.heartbeat_interval, on_assigned)
+
     wake_evaluator = asyncio.Event()
 
     @app.task
     async def _evaluate_forever() -> None:
-        # Its own task: the agent only wakes it, so a long catch-up (a year replayed)
+        # Its own task: ingest only wakes it, so a long catch-up (a year replayed)
         # never holds up ingest. Idle partitions release the watermark as wall time
-        # passes, hence the periodic wake-up too. Only the consumer group's leader
+        # passes, hence the periodic wake-up too. Only the worker holding partition 0
         # evaluates, from every partition's progress in the store: one evaluation per
         # midnight however many workers share the partitions.
         more, leading = False, False
@@ -100,22 +122,27 @@ def create_app(settings: Settings, bootstrap: str, web_port: int, on_ready=None)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake_evaluator.wait(), timeout=1.0)
             wake_evaluator.clear()
+            # While a backlog streams in, ingest has the store thread first: evaluation
+            # catches up in small steps every few seconds, and fully once ingest rests.
+            busy = time.monotonic() - state["last_stored"] < 1.0
+            if busy:
+                await asyncio.sleep(EVALUATE_BUSY_PAUSE)
             try:  # every worker: "I still own my partitions" (see streams/watermark.py)
-                mine = [tp.partition for tp in app.consumer.assignment() if tp.topic == TOPIC_EVENTS]
-                await sink.run(record_ownership, TOPIC_EVENTS, mine, datetime.now(UTC))
-            except Exception:
-                log.exception("could not record partition ownership")
-            if not app.is_leader():
+                await sink.run(record_ownership, TOPIC_EVENTS, reader.partitions(), datetime.now(UTC))
+            except Exception as exc:
+                log.warning("could not record partition ownership: %s", problem(exc))
+            if not reader.is_leader():
                 more, leading = False, False
                 continue
             if not leading:
                 evaluator.forget()  # another worker may have led meanwhile
                 leading = True
             try:
-                done = await sink.run(evaluator.advance, datetime.now(UTC), EVALUATE_AT_ONCE)
-                more = len(done) == EVALUATE_AT_ONCE
-            except Exception:
-                log.exception("evaluation failed; retrying in a second")
+                limit = EVALUATE_BUSY if busy else EVALUATE_AT_ONCE
+                done = await sink.run(evaluator.advance, datetime.now(UTC), limit)
+                more = len(done) == limit
+            except Exception as exc:
+                log.warning("evaluation failed, retrying in a second: %s", problem(exc))
                 await asyncio.sleep(1.0)
 
     events_topic = app.topic(TOPIC_EVENTS, key_serializer="raw", value_serializer="raw")
@@ -123,35 +150,95 @@ def create_app(settings: Settings, bootstrap: str, web_port: int, on_ready=None)
     alerts_topic = app.topic(TOPIC_ALERTS, key_serializer="raw", value_serializer="raw")
     http: dict[str, Any] = {}
 
-    @app.agent(events_topic)
-    async def process_events(stream):
-        # Events are acked (offsets committed) only after the body below returns, so a
-        # crash redelivers the batch and the idempotent sink stores nothing twice.
-        async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN):
-            now = datetime.now(UTC)
-            batch = [
-                (event.value or b"", Origin(event.message.topic, event.message.partition, event.message.offset, now))
-                for event in events
-            ]
-            classified = classify(batch)
+    async def send_dead_letters(classified) -> None:
+        deliveries = [
+            await dlq_topic.send(
+                key=rejected.event_id.encode() or None,
+                value=raw,
+                headers={
+                    "reason": rejected.reason.encode(),
+                    "code": rejected.code.encode(),
+                    "original-partition": str(origin.partition).encode(),
+                    "original-offset": str(origin.offset).encode(),
+                },
+            )
+            for rejected, raw, origin in classified.rejected
+        ]
+        if deliveries:
+            await asyncio.gather(*deliveries)
+
+    classifier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="classify")
+
+    def pairs_and_classes(records: list, now: datetime) -> tuple[list, Classified]:
+        batch = [(r.value or b"", Origin(r.topic, r.partition, r.offset, now)) for r in records]
+        return batch, classify(batch)
+
+    async def prepare(records: list) -> tuple[list, Classified]:
+        """(raw, origin) pairs and their classification, on a thread of its own: it
+        overlaps with the store thread writing the previous batch."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(classifier, pairs_and_classes, records, datetime.now(UTC))
+
+    async def store_batch(records: list, batch: list, classified: Classified) -> None:
+        """Store, dead-letter and commit one batch (the part of it this worker still owns)."""
+        async with reader.storing:
+            owned = await reader.owned(records)
+            if not owned:
+                return
+            if len(owned) < len(records):  # a rebalance took some partitions meanwhile
+                records, (batch, classified) = owned, await prepare(owned)
             written = await sink.write(classified)
-            deliveries = [
-                await dlq_topic.send(
-                    key=rejected.event_id.encode() or None,
-                    value=raw,
-                    headers={
-                        "reason": rejected.reason.encode(),
-                        "code": rejected.code.encode(),
-                        "original-partition": str(origin.partition).encode(),
-                        "original-offset": str(origin.offset).encode(),
-                    },
-                )
-                for rejected, raw, origin in classified.rejected
-            ]
-            if deliveries:
-                await asyncio.gather(*deliveries)
+            await send_dead_letters(classified)
+            # Offsets are committed only now: a crash before this line redelivers the
+            # batch, and the idempotent sink stores nothing twice.
+            try:
+                await reader.commit(records)
+            except Exception as exc:  # e.g. a rebalance in between; redelivery is harmless
+                log.warning("could not commit offsets (%s); the batch will be read again", type(exc).__name__)
             processed.add(len(batch), written)
-            wake_evaluator.set()
+            state["last_stored"] = time.monotonic()
+
+    async def read_forever(prepared: asyncio.Queue) -> None:
+        try:
+            while True:
+                records = await reader.get(BATCH_MAX, BATCH_WITHIN)
+                if records:
+                    await prepared.put((records, *await prepare(records)))
+        except Exception as exc:
+            await prepared.put(exc)
+            raise
+
+    @app.task
+    async def _ingest() -> None:
+        await reader.start()
+        # One batch prepared ahead while the previous one is stored, and no more: the
+        # bounded queue stops reading when the store falls behind (back-pressure).
+        prepared: asyncio.Queue = asyncio.Queue(maxsize=1)
+        reading = asyncio.ensure_future(read_forever(prepared))
+        try:
+            while True:
+                item = await prepared.get()
+                if isinstance(item, Exception):
+                    raise item
+                records, batch, classified = item
+                failures = 0
+                # The store may be down for a while: keep retrying this batch.
+                while True:
+                    try:
+                        await store_batch(records, batch, classified)
+                        state["store_error"] = None
+                        break
+                    except Exception as exc:
+                        failures += 1
+                        delay = min(2 ** (failures - 1) * 0.5, MAX_RETRY_DELAY)
+                        state["store_error"] = problem(exc)
+                        log.error("storing a batch of %d failed (attempt %d, retrying in %.1f s): %s",
+                                  len(records), failures, delay, state["store_error"])  # fmt: skip
+                        await asyncio.sleep(delay)
+                wake_evaluator.set()
+        finally:
+            reading.cancel()
+            await reader.stop()
 
     async def deliver_one(due: delivery.Due) -> str | None:
         if due.target == delivery.KAFKA_TARGET.key:
@@ -176,6 +263,8 @@ def create_app(settings: Settings, bootstrap: str, web_port: int, on_ready=None)
             error = await deliver_one(due)
             await sink.run(delivery.record, [(due, error)], delivery.utcnow())
             attempted[key] = due.attempts + 1
+        except Exception as exc:  # not recorded: the outbox offers it again
+            log.warning("could not record a delivery attempt: %s", problem(exc))
         finally:
             in_flight.pop(key, None)
 
@@ -183,21 +272,34 @@ def create_app(settings: Settings, bootstrap: str, web_port: int, on_ready=None)
     async def _deliver() -> None:
         # Each delivery is its own task: a slow or failing target delays nothing else,
         # neither the stream nor the other targets.
-        for due in await sink.run(delivery.due, delivery.utcnow()):
+        try:
+            dues = await sink.run(delivery.due, delivery.utcnow())
+        except Exception as exc:  # the store is away; the outbox keeps everything for later
+            log.warning("cannot read the alert outbox: %s", problem(exc))
+            return
+        for due in dues:
             key = (due.event_id, due.target)
             # A row read just before its last attempt was recorded is stale: skip it.
             stale = due.attempts < attempted.get(key, 0)
             if not stale and key not in in_flight and len(in_flight) < MAX_DELIVERIES_IN_FLIGHT:
                 in_flight[key] = asyncio.ensure_future(deliver_and_record(due))
 
-    @app.on_partitions_assigned.connect
-    async def _assigned(app, assigned, **kwargs):
-        # A newly assigned partition holds the watermark back (at its last known event
-        # time) until it has been idle a while: its backlog may be older than the rest.
-        now = datetime.now(UTC)
-        rows = [(TOPIC_EVENTS, tp.partition, None, now) for tp in assigned if tp.topic == TOPIC_EVENTS]
-        await sink.run(record_progress, rows)
-        state["assigned"] = True
+    @app.task
+    async def _watch_broker() -> None:
+        # aiokafka reconnects forever; a worker cut off from Kafka for longer than
+        # PARTNERPULSE_BROKER_TIMEOUT says so and stops, for its orchestrator to restart.
+        last_ok = time.monotonic()
+        while True:
+            await asyncio.sleep(BROKER_CHECK_EVERY)
+            if reader.started and await reader.reachable(timeout=BROKER_CHECK_EVERY):
+                last_ok = time.monotonic()
+            elif time.monotonic() - last_ok > settings.broker_timeout:
+                message = (f"cannot reach Kafka at {bootstrap} for {settings.broker_timeout:.0f} s; stopping "
+                           "(check PARTNERPULSE_KAFKA and the brokers)")  # fmt: skip
+                log.error(message)
+                if on_fatal is not None:
+                    on_fatal(message)
+                return
 
     @app.task
     async def _opened() -> None:
@@ -205,21 +307,28 @@ def create_app(settings: Settings, bootstrap: str, web_port: int, on_ready=None)
         if on_ready is not None:
             on_ready()
 
+    async def or_none(fn, *args):
+        try:
+            return await sink.run(fn, *args)
+        except Exception:  # the store is away: /status still answers, store_error says why
+            return None
+
     @app.page("/status")
     async def status(web, request):
-        counts = await sink.run(queries.counts)
+        counts = await or_none(queries.counts)
         return web.json(
             {
-                "ready": state["assigned"],
+                "ready": reader.assigned,
                 "pid": os.getpid(),
                 "started_at": iso(state["started_at"]),
                 "kafka": bootstrap,
                 "clickhouse": redact(settings.clickhouse),
                 "processed": asdict(processed),
-                "watermark": iso_or_none(await sink.run(evaluator.watermark, datetime.now(UTC))),
-                "leader": app.is_leader(),
+                "watermark": iso_or_none(await or_none(evaluator.watermark, datetime.now(UTC))),
+                "leader": reader.is_leader(),
                 "last_evaluated": iso_or_none(evaluator.last_evaluated),
                 "stored": counts,
+                "store_error": state["store_error"],
             }
         )
 
@@ -235,7 +344,7 @@ def create_app(settings: Settings, bootstrap: str, web_port: int, on_ready=None)
             await asyncio.wait_for(sink.run(lambda client: client.query("SELECT 1")), timeout=5)
         except Exception as exc:  # any store failure means not ready
             return web.json({"ready": False, "reason": f"store: {type(exc).__name__}"}, status=503)
-        if not state["assigned"]:
+        if not reader.assigned:
             return web.json({"ready": False, "reason": "waiting for partitions"}, status=503)
         return web.json({"ready": True})
 
@@ -301,11 +410,17 @@ def create_app(settings: Settings, bootstrap: str, web_port: int, on_ready=None)
 
 
 async def _read_limited(stream, limit: int) -> bytes:
-    """The request body, refusing (413) anything over `limit` without reading it all."""
+    """The request body, refusing (413) anything over `limit` without reading it all, and
+    (408) a client that stops sending for ingest.BODY_IDLE_SECONDS."""
     chunks, size = [], 0
-    while chunk := await stream.read(64 * 1024):
+    while True:
+        try:
+            chunk = await asyncio.wait_for(stream.read(64 * 1024), ingest.BODY_IDLE_SECONDS)
+        except TimeoutError:
+            raise ingest.IngestError(408, f"no body bytes for {ingest.BODY_IDLE_SECONDS:.0f} s") from None
+        if not chunk:
+            return b"".join(chunks)
         size += len(chunk)
         if size > limit:
             raise ingest.IngestError(413, f"the body is over {limit // 1024 // 1024} MiB")
         chunks.append(chunk)
-    return b"".join(chunks)

@@ -104,7 +104,10 @@ def ensure_topics(bootstrap: str, partitions: int, timeout: float = 30) -> None:
     """Create the product's topics if they do not exist (idempotent)."""
     try:
         admin = KafkaAdminClient(
-            bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000), client_id="partnerpulse-admin"
+            bootstrap_servers=bootstrap,
+            request_timeout_ms=int(timeout * 1000),
+            bootstrap_timeout_ms=int(timeout * 1000),
+            client_id="partnerpulse-admin",
         )
     except KafkaError as exc:
         raise BrokerError(f"cannot reach Kafka at {bootstrap}: {exc}; check PARTNERPULSE_KAFKA") from exc

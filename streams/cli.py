@@ -14,11 +14,13 @@ import orjson
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from streams import config, runtime, views
 from streams.broker import BrokerError
 from streams.health import METRIC_FIELDS as HEALTH_METRICS
 from streams.producer import SendError, bootstrap_for, open_producer, read_lines, send_lines
+from streams.producer import close as close_producer
 from streams.scoring import COMPONENTS, ScoringError
 from streams.store import StoreError
 
@@ -37,8 +39,10 @@ dashboards_app = typer.Typer(
 )
 app.add_typer(dashboards_app, name="dashboards")
 
-out = Console()
-err = Console(stderr=True)
+# No emoji codes, and user data never printed as markup: a file, partner or reason
+# shows exactly as it is ("data:1234:" stays, "[red]" stays).
+out = Console(emoji=False)
+err = Console(stderr=True, emoji=False)
 
 
 class Format(StrEnum):
@@ -48,7 +52,7 @@ class Format(StrEnum):
 
 
 def fail(message: str, status: int = 1) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False, soft_wrap=True)
     return typer.Exit(status)
 
 
@@ -67,7 +71,7 @@ def emit(rows: list[dict], fmt: Format, columns: list[str], title: str) -> None:
         for column in columns:
             table.add_column(column, overflow="fold")
         for row in rows:
-            table.add_row(*(str(row.get(c, "")) for c in columns))
+            table.add_row(*(Text(str(row.get(c, ""))) for c in columns))
         out.print(table)
 
 
@@ -106,7 +110,7 @@ def init(
     if settings.embedded_kafka:
         raise fail("init prepares a real deployment: set PARTNERPULSE_KAFKA (the embedded broker lives inside `up`)")
     try:
-        broker.ensure_topics(settings.kafka, partitions or settings.partitions)
+        broker.ensure_topics(settings.kafka, partitions or settings.partitions, timeout=settings.broker_timeout)
         store.connect(settings.clickhouse).close()
     except (BrokerError, StoreError) as exc:
         raise fail(str(exc)) from None
@@ -139,7 +143,7 @@ def send(
             rules = csvimport.load_mapping(mapping)
             imports = {f: csvimport.read_csv(f, rules) for f in csv_files}
         bootstrap = bootstrap_for(settings)
-        producer = open_producer(bootstrap)
+        producer = open_producer(bootstrap, settings.broker_timeout)
         try:
             report = send_lines(producer, read_lines([f for f in files if f not in imports]))
             for name, result in imports.items():
@@ -147,16 +151,17 @@ def send(
                 items = [(name, 0, a, orjson.dumps(a.event)) for a in result.accepted]
                 send_valid(producer, items, report)
         finally:
-            producer.close()
+            close_producer(producer)
     except (SendError, csvimport.MappingError) as exc:
         raise fail(str(exc)) from None
     for name, result in imports.items():
         written = csvimport.write_rejects(name, result)
         if written:
-            err.print(f"{name}: {len(result.rejected)} rejected row(s) written to {written}", highlight=False)
+            err.print(f"{name}: {len(result.rejected)} rejected row(s) written to {written}", highlight=False,
+                      markup=False)  # fmt: skip
     for name, number, reason in report.rejected + report.failed:
         where = f"{name}:{number}" if number else name
-        err.print(f"{where}: {reason}", highlight=False, soft_wrap=True)
+        err.print(f"{where}: {reason}", highlight=False, soft_wrap=True, markup=False)
     err.print(
         f"accepted {report.accepted}, rejected {len(report.rejected)}"
         + (f", not acknowledged {len(report.failed)}" if report.failed else ""),
@@ -207,12 +212,12 @@ def dlq_replay() -> None:
             try:
                 letters = queries.dead_letter_payloads(client)
                 passing = revalidate(letters)
-                producer = open_producer(settings.kafka)
+                producer = open_producer(settings.kafka, settings.broker_timeout)
                 report = SendReport()
                 try:
                     send_valid(producer, [(i, 0, r, raw) for i, raw, r in passing], report)
                 finally:
-                    producer.close()
+                    close_producer(producer)
                 failed = {name for name, _, _ in report.failed}
                 done = [i for i, _, _ in passing if i not in failed]
                 queries.forget_dead_letters(client, done)
@@ -327,7 +332,7 @@ def report(
         path = report_module.write(data, out_file)
     except OSError as exc:
         raise fail(f"cannot write {out_file}: {exc.strerror}") from None
-    err.print(f"wrote {path} ({path.stat().st_size // 1024:,} KiB)", highlight=False)
+    err.print(f"wrote {path} ({path.stat().st_size // 1024:,} KiB)", highlight=False, markup=False)
 
 
 @dashboards_app.command("build")
@@ -387,7 +392,14 @@ def demo(
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except OSError as exc:
+        # A file or folder we cannot use (full disk, no permission, not a directory):
+        # one line that names it, whichever command hit it.
+        where = f" {exc.filename}" if exc.filename else ""
+        fail(f"cannot use{where}: {exc.strerror or exc}; check PARTNERPULSE_DATA_DIR and free space")
+        sys.exit(1)
 
 
 if __name__ == "__main__":

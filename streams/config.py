@@ -25,6 +25,9 @@ class Settings:
     webhooks: tuple[str, ...] = ()  # alert webhook URLs
     webhook_secret: str | None = None  # HMAC-SHA256 key for the signature header
     ingest_tokens: tuple[str, ...] = ()  # bearer tokens accepted by POST /events
+    # Seconds Kafka may stay unreachable: then a worker stops (non-zero exit status, for
+    # an orchestrator to restart it) and `send` reports what was not acknowledged.
+    broker_timeout: float = 60.0
 
     @property
     def embedded_kafka(self) -> bool:
@@ -33,6 +36,18 @@ class Settings:
     @property
     def embedded_clickhouse(self) -> bool:
         return self.clickhouse.startswith("chdb:")
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every configured secret: none of them may appear in a log line or an error."""
+        password = urlsplit(self.clickhouse).password
+        return tuple(s for s in (password, self.webhook_secret, *self.ingest_tokens) if s)
+
+    def scrub(self, text: str) -> str:
+        """`text` (an error message, say) with every secret replaced by ***."""
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
 
     @property
     def runtime_file(self) -> Path:
@@ -63,6 +78,7 @@ def load(environ: dict[str, str] | None = None) -> Settings:
         webhooks=tuple(u for u in env.get("PARTNERPULSE_WEBHOOKS", "").replace(",", " ").split() if u),
         webhook_secret=env.get("PARTNERPULSE_WEBHOOK_SECRET") or None,
         ingest_tokens=tuple(t for t in env.get("PARTNERPULSE_INGEST_TOKENS", "").replace(",", " ").split() if t),
+        broker_timeout=float(env.get("PARTNERPULSE_BROKER_TIMEOUT") or 60),
     )
 
 

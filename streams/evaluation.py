@@ -13,8 +13,8 @@ from clickhouse_connect.driver.client import Client
 from streams import alerting, delivery
 from streams.delivery import Target
 from streams.formats import aware, iso, parse_iso
-from streams.health import assess_all, parse_as_of
-from streams.scoring import Scoring
+from streams.health import compute_metrics_at, parse_as_of
+from streams.scoring import Scoring, assess
 from streams.watermark import PartitionProgress, midnight_at_or_before, midnights_between, watermark
 
 HEALTH_COLUMNS = [
@@ -81,16 +81,15 @@ class Evaluator:
             self._saved = mark
         if self._saved is None:
             return []
-        done = []
-        for midnight in midnights_between(last, self._saved)[:limit]:
+        due = midnights_between(last, self._saved)[:limit]
+        if due:
             try:
-                self.evaluate(client, midnight)
+                self.evaluate(client, due)
             except Exception:
                 self._last = self._open = None  # the store is the truth: reload it next time
                 raise
-            self._last = midnight
-            done.append(midnight)
-        return done
+            self._last = due[-1]
+        return due
 
     def open_episodes(self, client: Client) -> dict[tuple[str, str], dict[str, Any]]:
         if self._open is None:
@@ -99,27 +98,42 @@ class Evaluator:
             }
         return self._open
 
-    def evaluate(self, client: Client, midnight: datetime) -> int:
-        healths = assess_all(client, midnight, self.scoring)
-        rows = []
-        for h in healths:
-            m, c = h.metrics, h.components
-            rows.append((
-                midnight.date(), midnight, m.partner_id, h.score, h.status, c["quality"], c["recency"],
-                c["reciprocity"], c["breadth"], c["momentum"], m.quality_minutes_30d, m.quality_minutes_prev_30d,
-                m.baseline_minutes_30d, m.engagements_90d, m.partner_initiated_share, m.distinct_types_90d,
-                m.ecosystem_partners_90d, m.first_engagement_at, m.last_engagement_at, m.days_since_last, h.trend,
-            ))  # fmt: skip
+    def evaluate(self, client: Client, midnights: list[datetime]) -> int:
+        """Snapshots and alert transitions for consecutive midnights, in order; rows written."""
+        by_midnight = compute_metrics_at(client, midnights, self.scoring)
+        rows, changed = [], []
+        for midnight in midnights:
+            healths = [assess(m, self.scoring) for m in by_midnight[midnight]]
+            for h in healths:
+                m, c = h.metrics, h.components
+                rows.append((
+                    midnight.date(), midnight, m.partner_id, h.score, h.status, c["quality"], c["recency"],
+                    c["reciprocity"], c["breadth"], c["momentum"], m.quality_minutes_30d, m.quality_minutes_prev_30d,
+                    m.baseline_minutes_30d, m.engagements_90d, m.partner_initiated_share, m.distinct_types_90d,
+                    m.ecosystem_partners_90d, m.first_engagement_at, m.last_engagement_at, m.days_since_last, h.trend,
+                ))  # fmt: skip
+            changed += self._transitions(client, healths, midnight)
         if rows:
             client.insert("partner_health", rows, column_names=HEALTH_COLUMNS)
-        self._alerts(client, healths, midnight)
-        # Recorded last: a crash before this line re-evaluates the midnight, which
-        # replaces the same snapshots (ReplacingMergeTree on partner and day) and finds
-        # the episodes it decided already open or resolved (rules exclude each other).
-        client.insert("evaluations", [(midnight, len(rows))], column_names=["midnight", "partners"])
+        if changed:
+            client.insert("partner_alerts", [_alert_row(a) for a in changed], column_names=ALERT_COLUMNS)
+            client.insert(
+                "alert_deliveries",
+                delivery.outbox_rows(changed, self.targets, datetime.now(UTC)),
+                column_names=delivery.DELIVERY_COLUMNS,
+            )
+        # Recorded last: a crash before this line re-evaluates these midnights, which
+        # replaces the same snapshots (ReplacingMergeTree on partner and day) and the
+        # same alert versions (ids are deterministic; the resolved version wins).
+        client.insert(
+            "evaluations",
+            [(m, len(by_midnight[m])) for m in midnights],
+            column_names=["midnight", "partners"],
+        )
         return len(rows)
 
-    def _alerts(self, client: Client, healths, midnight: datetime) -> None:
+    def _transitions(self, client: Client, healths, midnight: datetime) -> list[dict[str, Any]]:
+        """The alert versions decided at `midnight` (the open episodes cache follows them)."""
         episodes = self.open_episodes(client)
         open_kinds: dict[str, set[str]] = {}
         for partner, kind in episodes:
@@ -141,14 +155,7 @@ class Evaluator:
                         "resolved_reason": t.reason, "resolved_metrics": alerting.metrics_snapshot(h),
                     }  # fmt: skip
                 changed.append(alert)
-        if not changed:
-            return
-        client.insert("partner_alerts", [_alert_row(a) for a in changed], column_names=ALERT_COLUMNS)
-        client.insert(
-            "alert_deliveries",
-            delivery.outbox_rows(changed, self.targets, datetime.now(UTC)),
-            column_names=delivery.DELIVERY_COLUMNS,
-        )
+        return changed
 
 
 ALERT_COLUMNS = [

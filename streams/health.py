@@ -8,7 +8,7 @@ first event time: a day without an edge lies wholly inside or outside each windo
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
@@ -36,40 +36,67 @@ _WEIGHT = (
     "transform(toString(type), {type_keys:Array(String)}, {type_weights:Array(Float64)}, 0.))"
 )
 
+# Health as of several times T in one pass (a catch-up evaluates a month of midnights
+# at once). For each T, its window edges are the day of T and the days where the 30-,
+# 60-, 90-day and baseline windows start; rows of those days come from raw events, all
+# other days from the rollup. Days before the earliest window start only matter for
+# first/last engagement (and to list partners long silent), so they are read once.
+_BOUNDS = """
+    as_of - toIntervalSecond({month_s:Int64}) AS month_ago,
+    as_of - toIntervalSecond(2 * {month_s:Int64}) AS two_months_ago,
+    as_of - toIntervalSecond({baseline_s:Int64}) AS baseline_from,
+    as_of - toIntervalSecond({activity_s:Int64}) AS activity_from,
+    [toDate(as_of), toDate(month_ago), toDate(two_months_ago), toDate(baseline_from), toDate(activity_from)]
+        AS edge_days"""
+
 _METRICS_SQL = f"""
 SELECT
+    as_of,
     partner_id,
-    sumIf(q, t > {{month_ago:DateTime64(3, 'UTC')}} AND t <= {{t:DateTime64(3, 'UTC')}}) AS quality_minutes_30d,
-    sumIf(q, t > {{two_months_ago:DateTime64(3, 'UTC')}} AND t <= {{month_ago:DateTime64(3, 'UTC')}})
-        AS quality_minutes_prev_30d,
-    sumIf(q, t > {{baseline_from:DateTime64(3, 'UTC')}} AND t <= {{month_ago:DateTime64(3, 'UTC')}})
-        / {{baseline_months:Float64}} AS baseline_minutes_30d,
-    sumIf(n, t > {{activity_from:DateTime64(3, 'UTC')}} AND t <= {{t:DateTime64(3, 'UTC')}}) AS engagements_90d,
-    sumIf(n, t > {{activity_from:DateTime64(3, 'UTC')}} AND t <= {{t:DateTime64(3, 'UTC')}}
-             AND initiated_by = 'partner') AS partner_initiated_90d,
-    uniqExactIf(type, t > {{activity_from:DateTime64(3, 'UTC')}} AND t <= {{t:DateTime64(3, 'UTC')}})
-        AS distinct_types_90d,
-    length(groupUniqArrayArrayIf(eco, t > {{activity_from:DateTime64(3, 'UTC')}} AND t <= {{t:DateTime64(3, 'UTC')}}))
-        AS ecosystem_partners_90d,
+    sumIf(q, t > month_ago AND t <= as_of) AS quality_minutes_30d,
+    sumIf(q, t > two_months_ago AND t <= month_ago) AS quality_minutes_prev_30d,
+    sumIf(q, t > baseline_from AND t <= month_ago) / {{baseline_months:Float64}} AS baseline_minutes_30d,
+    sumIf(n, t > activity_from AND t <= as_of) AS engagements_90d,
+    sumIf(n, t > activity_from AND t <= as_of AND initiated_by = 'partner') AS partner_initiated_90d,
+    uniqExactIf(type, t > activity_from AND t <= as_of) AS distinct_types_90d,
+    length(groupUniqArrayArrayIf(eco, t > activity_from AND t <= as_of)) AS ecosystem_partners_90d,
     min(first_t) AS first_engagement_at,
     max(last_t) AS last_engagement_at
 FROM
 (
-    SELECT partner_id, toString(type) AS type, toString(initiated_by) AS initiated_by,
-           min(first_time) AS t, t AS first_t, max(last_time) AS last_t,
-           sum(engagements) AS n, sum(duration_minutes) * {_WEIGHT} AS q,
-           groupUniqArrayArray(ecosystem_partners) AS eco
-    FROM partner_daily
-    WHERE day <= {{day:Date}} AND day NOT IN {{edge_days:Array(Date)}} {{partner_filter:Identifier}}
-    GROUP BY partner_id, day, type, role, initiated_by
+    SELECT as_of, partner_id, type, initiated_by, t, first_t, last_t, n, q, eco, {_BOUNDS}
+    FROM
+    (
+        SELECT partner_id, day, 0 AS raw, toString(type) AS type, toString(initiated_by) AS initiated_by,
+               min(first_time) AS t, t AS first_t, max(last_time) AS last_t,
+               sum(engagements) AS n, sum(duration_minutes) * {_WEIGHT} AS q,
+               groupUniqArrayArray(ecosystem_partners) AS eco
+        FROM partner_daily
+        WHERE day >= {{from_day:Date}} AND day <= {{to_day:Date}} {{partner_filter:Identifier}}
+        GROUP BY partner_id, day, type, role, initiated_by
+        UNION ALL
+        SELECT partner_id, toDate(time), 1, toString(type), toString(initiated_by), time, time, time,
+               toUInt64(1), duration_minutes * {_WEIGHT}, ecosystem_partners
+        FROM engagement_events
+        WHERE toDate(time) IN {{edge_days:Array(Date)}} AND time <= {{to_t:DateTime64(3, 'UTC')}}
+              {{partner_filter:Identifier}}
+    )
+    ARRAY JOIN {{ts:Array(DateTime64(3, 'UTC'))}} AS as_of
+    WHERE day <= toDate(as_of) AND t <= as_of AND raw = has(edge_days, day)
     UNION ALL
-    SELECT partner_id, toString(type), toString(initiated_by), time, time, time,
-           toUInt64(1), duration_minutes * {_WEIGHT}, ecosystem_partners
-    FROM engagement_events
-    WHERE toDate(time) IN {{edge_days:Array(Date)}} AND time <= {{t:DateTime64(3, 'UTC')}} {{partner_filter:Identifier}}
+    -- Before the earliest window start: the same for every T of this batch.
+    SELECT as_of, partner_id, '', '', toDateTime64(0, 3, 'UTC'), first_t, last_t, 0, 0., [], {_BOUNDS}
+    FROM
+    (
+        SELECT partner_id, min(first_time) AS first_t, max(last_time) AS last_t
+        FROM partner_daily
+        WHERE day < {{from_day:Date}} {{partner_filter:Identifier}}
+        GROUP BY partner_id
+    )
+    ARRAY JOIN {{ts:Array(DateTime64(3, 'UTC'))}} AS as_of
 )
-GROUP BY partner_id
-ORDER BY partner_id
+GROUP BY as_of, partner_id
+ORDER BY as_of, partner_id
 """
 
 
@@ -92,24 +119,30 @@ def parse_as_of(text: str | None, now: datetime | None = None) -> datetime:
 
 
 def compute_metrics(client: Client, as_of: datetime, scoring: Scoring, partner: str | None = None) -> list[Metrics]:
-    as_of = aware(as_of)
+    return next(iter(compute_metrics_at(client, [as_of], scoring, partner).values()))
+
+
+def compute_metrics_at(
+    client: Client, times: list[datetime], scoring: Scoring, partner: str | None = None
+) -> dict[datetime, list[Metrics]]:
+    """Every partner's metrics as of each of `times` (one query), by time then partner."""
+    # Milliseconds, as DateTime64(3) holds them (and as the answer's as_of comes back).
+    times = sorted({aware(t).replace(microsecond=aware(t).microsecond // 1000 * 1000) for t in times})
     month = scoring.window("month")
     baseline_months = int(scoring.raw["windows_days"]["baseline_months"])
-    edges = {
-        "t": as_of,
-        "month_ago": as_of - month,
-        "two_months_ago": as_of - 2 * month,
-        "baseline_from": as_of - month * (1 + baseline_months),
-        "activity_from": as_of - scoring.window("activity"),
-    }
+    windows = {"month_s": month, "baseline_s": month * (1 + baseline_months), "activity_s": scoring.window("activity")}
+    edge_days = sorted({(t - w).date() for t in times for w in (timedelta(0), month, 2 * month, *windows.values())})
     role_keys, role_weights, type_keys, type_weights = scoring.weight_table()
     sql = _METRICS_SQL.replace(
         "{partner_filter:Identifier}", "AND partner_id = {partner:String}" if partner is not None else ""
     )
-    params: dict[str, Any] = {name: _ts(value) for name, value in edges.items()}
+    params: dict[str, Any] = {name: int(w.total_seconds()) for name, w in windows.items()}
     params.update(
-        day=as_of.date().isoformat(),
-        edge_days=sorted({value.date().isoformat() for value in edges.values()}),
+        ts=[_ts(t) for t in times],
+        from_day=edge_days[0].isoformat(),
+        to_day=times[-1].date().isoformat(),
+        to_t=_ts(times[-1]),
+        edge_days=[d.isoformat() for d in edge_days],
         baseline_months=float(baseline_months),
         # A harmless extra key keeps each array non-empty (ClickHouse cannot type []).
         role_keys=[*role_keys, ""],
@@ -118,23 +151,25 @@ def compute_metrics(client: Client, as_of: datetime, scoring: Scoring, partner: 
         type_weights=[*type_weights, 0.0],
         partner=partner or "",
     )
-    result = client.query(sql, parameters=params)
-    return [
-        Metrics(
-            partner_id=row["partner_id"],
-            as_of=as_of,
-            quality_minutes_30d=row["quality_minutes_30d"],
-            quality_minutes_prev_30d=row["quality_minutes_prev_30d"],
-            baseline_minutes_30d=row["baseline_minutes_30d"],
-            engagements_90d=int(row["engagements_90d"]),
-            partner_initiated_90d=int(row["partner_initiated_90d"]),
-            distinct_types_90d=int(row["distinct_types_90d"]),
-            ecosystem_partners_90d=int(row["ecosystem_partners_90d"]),
-            first_engagement_at=aware(row["first_engagement_at"]),
-            last_engagement_at=aware(row["last_engagement_at"]),
+    out: dict[datetime, list[Metrics]] = {t: [] for t in times}
+    for row in client.query(sql, parameters=params).named_results():
+        as_of = aware(row["as_of"])
+        out[as_of].append(
+            Metrics(
+                partner_id=row["partner_id"],
+                as_of=as_of,
+                quality_minutes_30d=row["quality_minutes_30d"],
+                quality_minutes_prev_30d=row["quality_minutes_prev_30d"],
+                baseline_minutes_30d=row["baseline_minutes_30d"],
+                engagements_90d=int(row["engagements_90d"]),
+                partner_initiated_90d=int(row["partner_initiated_90d"]),
+                distinct_types_90d=int(row["distinct_types_90d"]),
+                ecosystem_partners_90d=int(row["ecosystem_partners_90d"]),
+                first_engagement_at=aware(row["first_engagement_at"]),
+                last_engagement_at=aware(row["last_engagement_at"]),
+            )
         )
-        for row in result.named_results()
-    ]
+    return out
 
 
 def assess_all(client: Client, as_of: datetime, scoring: Scoring, partner: str | None = None) -> list[Health]:

@@ -17,6 +17,8 @@ import orjson
 from streams.validation import Accepted, Rejected, validate
 
 MAX_BODY_BYTES = 5 * 1024 * 1024
+# A client that stops sending its body this long is answered 408 (no slow-loris holds).
+BODY_IDLE_SECONDS = 10.0
 STRUCTURED = "application/cloudevents+json"
 BATCH = "application/cloudevents-batch+json"
 MAX_BATCH_EVENTS = 10_000

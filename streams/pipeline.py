@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 
@@ -15,6 +16,8 @@ import faust
 from streams import broker, runtime, store
 from streams.app import create_app
 from streams.config import Settings, redact
+
+FATAL_STOP_WITHIN = 20.0
 
 
 def run(settings: Settings, announce: Callable[[dict], None] | None = None, loglevel: str = "WARNING") -> None:
@@ -35,7 +38,7 @@ def run(settings: Settings, announce: Callable[[dict], None] | None = None, logl
             bootstrap = stack.enter_context(broker.embedded_broker(log_path=settings.data_dir / "broker.log"))
         else:
             bootstrap = settings.kafka
-        broker.ensure_topics(bootstrap, settings.partitions)
+        broker.ensure_topics(bootstrap, settings.partitions, timeout=settings.broker_timeout)
         web_port = int(os.environ.get("PARTNERPULSE_WEB_PORT") or broker.free_port())
         info = {
             "pid": os.getpid(),
@@ -50,12 +53,25 @@ def run(settings: Settings, announce: Callable[[dict], None] | None = None, logl
             if announce:
                 announce(info)
 
+        fatal: list[str] = []
+
+        def stop_for(message: str) -> None:
+            # A clean stop (SIGTERM), bounded: one that hangs on the unreachable broker
+            # is cut short, so the exit status still says what happened.
+            fatal.append(message)
+            deadline = threading.Timer(FATAL_STOP_WITHIN, os._exit, args=(1,))
+            deadline.daemon = True
+            deadline.start()
+            os.kill(os.getpid(), signal.SIGTERM)
+
         stack.callback(runtime.remove, settings, os.getpid())
-        app, sink = create_app(settings, bootstrap, web_port, on_ready=ready)
+        app, sink = create_app(settings, bootstrap, web_port, on_ready=ready, on_fatal=stop_for)
         stack.callback(sink.close)
         worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
         with contextlib.suppress(SystemExit):
             worker.execute_from_commandline()
+        if fatal:
+            raise broker.BrokerError(fatal[0])
 
 
 class PipelineProcess:

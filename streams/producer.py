@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from kafka import KafkaProducer
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, KafkaTimeoutError
 
 from streams import runtime
 from streams.config import TOPIC_EVENTS, Settings
@@ -44,7 +45,8 @@ def bootstrap_for(settings: Settings) -> str:
     return info["kafka"]
 
 
-def open_producer(bootstrap: str) -> KafkaProducer:
+def open_producer(bootstrap: str, timeout: float = 60.0) -> KafkaProducer:
+    """A producer whose every send is acknowledged or failed within `timeout` seconds."""
     try:
         return KafkaProducer(
             bootstrap_servers=bootstrap.split(","),
@@ -53,9 +55,26 @@ def open_producer(bootstrap: str) -> KafkaProducer:
             retries=5,
             client_id="partnerpulse-send",
             max_request_size=1024 * 1024,
+            delivery_timeout_ms=int(timeout * 1000),
+            request_timeout_ms=int(min(30.0, timeout / 2) * 1000),
+            max_block_ms=int(timeout * 1000),
+            bootstrap_timeout_ms=int(timeout * 1000),
         )
     except KafkaError as exc:
         raise SendError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
+
+
+def close(producer: KafkaProducer) -> None:
+    """Close without waiting long on a broker that does not answer: whatever is still
+    unacknowledged has been reported by then."""
+    try:
+        producer.close(timeout=5)
+    except KafkaError:
+        # kafka-python's close() flushes first and raises when that times out, leaving
+        # the sender running (and raising again at exit). The records concerned are
+        # reported already: close again without the flush.
+        producer.flush = lambda timeout=None: None
+        producer.close(timeout=1)
 
 
 def read_lines(paths: Iterable[str]) -> Iterator[tuple[str, int, bytes]]:
@@ -95,16 +114,24 @@ def send_lines(
 
 
 def send_valid(producer: KafkaProducer, items: list[tuple[str, int, Accepted, bytes]], report: SendReport) -> None:
-    """Produce validated events keyed by partner id and count what Kafka acknowledged."""
-    pending = [
-        (name, number, producer.send(TOPIC_EVENTS, key=accepted.partner_id.encode(), value=raw))
-        for name, number, accepted, raw in items
-    ]
-    producer.flush()
+    """Produce validated events keyed by partner id and count what Kafka acknowledged
+    within the producer's delivery timeout; the rest are reported, line by line."""
+    timeout = producer.config["delivery_timeout_ms"] / 1000
+    deadline = time.monotonic() + timeout
+    pending = []
+    for name, number, accepted, raw in items:
+        try:
+            pending.append((name, number, producer.send(TOPIC_EVENTS, key=accepted.partner_id.encode(), value=raw)))
+        except KafkaError as exc:  # e.g. the buffer stayed full: the broker is not taking records
+            report.failed.append((name, number, f"not acknowledged by Kafka: {exc}"))
+    # Not producer.flush(): it can wait forever on a broker that accepts connections
+    # but never answers. Each acknowledgement is awaited up to one shared deadline.
     for name, number, future in pending:
         try:
-            future.get(timeout=30)
+            future.get(timeout=max(0.0, deadline - time.monotonic()))
             report.accepted += 1
+        except KafkaTimeoutError:
+            report.failed.append((name, number, f"not acknowledged by Kafka within {timeout:.0f} s"))
         except KafkaError as exc:
             report.failed.append((name, number, f"not acknowledged by Kafka: {exc}"))
 

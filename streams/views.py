@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from rich.table import Table
 
 STATUS_STYLE = {"disengaged": "bold red", "at_risk": "yellow", "new": "cyan", "healthy": "green"}
@@ -28,7 +29,7 @@ def health_table(rows: list[dict], as_of: str | None) -> Table:
         filled = round(r["score"] / 10)
         share = r["partner_initiated_share"]
         table.add_row(
-            f"{r['name'] or r['partner_id']}" + (f" [dim]({r['partner_id']})[/]" if r["name"] else ""),
+            escape(r["name"] or r["partner_id"]) + (f" [dim]({escape(r['partner_id'])})[/]" if r["name"] else ""),
             f"[{style}]{r['status']}[/]",
             f"{r['score']:.1f}",
             f"[{style}]{'█' * filled}[/][dim]{'░' * (10 - filled)}[/]",
@@ -51,14 +52,14 @@ def alerts_table(rows: list[dict]) -> Table:
         failed = [d for d in r.get("deliveries", []) if d["state"] != "delivered" and d["attempts"]]
         waiting = any(d["state"] != "delivered" and not d["attempts"] for d in r.get("deliveries", []))
         table.add_row(
-            r.get("name") or r["partner_id"],
+            escape(r.get("name") or r["partner_id"]),
             r["kind"],
             "[bold red]firing[/]" if firing else "[green]resolved[/]",
             r["fired_at"][:10],
             (r["resolved_at"] or "")[:10],
-            r["reason"] + ("" if firing else f" → {r['resolved_reason']}"),
-            ("sending" if waiting else "ok") if not failed else "[yellow]" + "; ".join(
-                f"{d['target']}: {d['last_error']} ({d['attempts']} tries)" for d in failed) + "[/]",
+            escape(r["reason"] + ("" if firing else f" → {r['resolved_reason']}")),
+            ("sending" if waiting else "ok") if not failed else "[yellow]" + escape("; ".join(
+                f"{d['target']}: {d['last_error']} ({d['attempts']} tries)" for d in failed)) + "[/]",
         )  # fmt: skip
     return table
 
@@ -68,5 +69,5 @@ def dead_letters_table(reasons: list[dict]) -> Table:
     table.add_column("reason")
     table.add_column("records", justify="right")
     for r in reasons:
-        table.add_row(r["code"], str(r["count"]))
+        table.add_row(escape(r["code"]), str(r["count"]))
     return table

@@ -11,11 +11,13 @@ exception text. Run: python -m tests.chdb_server PATH PORT
 
 from __future__ import annotations
 
+import email.policy
 import os
 import re
 import sys
 import tempfile
 import threading
+from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
@@ -28,22 +30,35 @@ class Engine:
     def __init__(self, path: str):
         self.conn = chdb.connect(path)
         self.lock = threading.Lock()
+        names = self.conn.query("SELECT name FROM system.settings", "TabSeparated").bytes().decode()
+        self.settings = set(names.split())
 
-    def run(self, sql: str, fmt: str, params: dict[str, str], database: str | None, data: bytes | None) -> bytes:
+    def run(self, sql: str, fmt: str, params: dict[str, str], database: str | None, data: bytes | None,
+            settings: dict[str, str]) -> bytes:  # fmt: skip
         with self.lock:
-            if database:
-                self.conn.query(f"USE `{database}`")
-            if data is not None:
-                with tempfile.NamedTemporaryFile(suffix=".native", delete=False) as f:
-                    f.write(data)
-                try:
-                    head = FORMAT.sub("", sql)
-                    self.conn.query(f"{head} FROM INFILE '{f.name}' FORMAT {fmt}")
-                finally:
-                    os.unlink(f.name)
-                return b""
-            result = self.conn.query(sql, fmt, params=params) if params else self.conn.query(sql, fmt)
-            return result.bytes() if hasattr(result, "bytes") else bytes(result)
+            # Settings in the URL apply to this query only, as on a server.
+            for name, value in settings.items():
+                self.conn.query(f"SET {name} = {{value:String}}", params={"value": value})
+            try:
+                return self._run(sql, fmt, params, database, data)
+            finally:
+                for name in settings:
+                    self.conn.query(f"SET {name} = DEFAULT")
+
+    def _run(self, sql: str, fmt: str, params: dict[str, str], database: str | None, data: bytes | None) -> bytes:
+        if database:
+            self.conn.query(f"USE `{database}`")
+        if data is not None:
+            with tempfile.NamedTemporaryFile(suffix=".native", delete=False) as f:
+                f.write(data)
+            try:
+                head = FORMAT.sub("", sql)
+                self.conn.query(f"{head} FROM INFILE '{f.name}' FORMAT {fmt}")
+            finally:
+                os.unlink(f.name)
+            return b""
+        result = self.conn.query(sql, fmt, params=params) if params else self.conn.query(sql, fmt)
+        return result.bytes() if hasattr(result, "bytes") else bytes(result)
 
 
 def serve(path: str, port: int) -> None:
@@ -78,8 +93,16 @@ def serve(path: str, port: int) -> None:
                 return self._answer(200, b"Ok.\n")
             params = dict(parse_qsl(url.query, keep_blank_values=True))
             body = self._body()
-            if self.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded"):
+            content_type = self.headers.get("Content-Type", "")
+            if content_type.startswith("application/x-www-form-urlencoded"):
                 params.update(parse_qsl(body.decode(), keep_blank_values=True))
+                body = b""
+            elif content_type.startswith("multipart/form-data"):  # the query and large bind values
+                message = BytesParser(policy=email.policy.HTTP).parsebytes(
+                    f"Content-Type: {content_type}\r\n\r\n".encode() + body
+                )
+                for part in message.iter_parts():
+                    params[part.get_param("name", header="content-disposition")] = part.get_content()
                 body = b""
             query = params.get("query", "")
             data = None
@@ -98,8 +121,9 @@ def serve(path: str, port: int) -> None:
             if data is None and match:
                 sql = FORMAT.sub("", sql)
             binds = {k.removeprefix("param_"): v for k, v in params.items() if k.startswith("param_")}
+            settings = {k: v for k, v in params.items() if k in engine.settings}
             try:
-                out = engine.run(sql, fmt, binds, params.get("database"), data)
+                out = engine.run(sql, fmt, binds, params.get("database"), data, settings)
             except Exception as exc:  # the engine's error, as a server reports it
                 text = str(exc)
                 code = re.search(r"Code: (\d+)", text)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -11,7 +12,7 @@ import orjson
 import pytest
 
 from streams import csvimport
-from streams.ingest import IngestError, authorize
+from streams.ingest import BODY_IDLE_SECONDS, IngestError, authorize
 from streams.paths import SCHEMAS_DIR
 from streams.pipeline import PipelineProcess
 
@@ -106,6 +107,28 @@ def test_oversize_body_without_content_length_is_refused(ingest_pipeline):
             pass  # the server may close the connection early: that is the point
         answer = s.recv(4096)
     assert answer.startswith(b"HTTP/1.1 413")
+
+
+def test_slow_client_is_cut_off_and_holds_nothing_up(ingest_pipeline):
+    """A client that stops mid-body gets 408 after the idle limit; others are served meanwhile."""
+    url = ingest_pipeline.info["web_url"]
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=60) as s:
+        s.sendall(b"POST /events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer first-token\r\n"
+                  b"Content-Type: application/cloudevents+json\r\nContent-Length: 1000\r\n\r\n{\"spec")  # fmt: skip
+        started = time.monotonic()
+        assert (
+            post(
+                url,
+                orjson.dumps(meeting(90)),
+                {"Authorization": "Bearer first-token", "Content-Type": "application/cloudevents+json"},
+            )[0]
+            == 202
+        )
+        answer = s.recv(4096)
+        waited = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 408"), answer
+    assert BODY_IDLE_SECONDS - 1 < waited < BODY_IDLE_SECONDS + 10
 
 
 def test_authorize_is_strict():

@@ -1,0 +1,59 @@
+"""What the benchmarks share: realistic records, producing them, a worker to measure."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from streams import config, simulator
+from streams.config import TOPIC_EVENTS
+from streams.pipeline import PipelineProcess
+from streams.producer import open_producer
+
+Record = tuple[bytes | None, bytes]
+
+
+def iter_records(n: int, partners: int = 400, days: int = 365) -> Iterator[Record]:
+    """n records from the simulator (duplicates, late and malformed ones included),
+    repeated with fresh ids when one simulated population is not enough."""
+    base = simulator.simulate(partners=partners, days=days, seed=5).records
+    for i in range(n):
+        round_, j = divmod(i, len(base))
+        key, raw = base[j]
+        yield key, (raw.replace(b'"id":"', f'"id":"r{round_}-'.encode(), 1) if round_ else raw)
+
+
+def records(n: int, partners: int = 400, days: int = 365) -> list[Record]:
+    return list(iter_records(n, partners, days))
+
+
+def produce(bootstrap: str, data: Iterable[Record]) -> float:
+    """Produce every record, waiting for the acknowledgements 10k at a time; seconds taken."""
+    producer = open_producer(bootstrap)
+    t = time.perf_counter()
+    it = iter(data)
+    while chunk := list(itertools.islice(it, 10_000)):
+        futures = [producer.send(TOPIC_EVENTS, key=k, value=v) for k, v in chunk]
+        producer.flush()
+        for f in futures:
+            f.get(timeout=60)
+    producer.close()
+    return time.perf_counter() - t
+
+
+def worker(work: Path, bootstrap: str) -> PipelineProcess:
+    """`partnerpulse up` (chDB store under `work`) on an already running broker; not started."""
+    settings = dataclasses.replace(config.load({"PARTNERPULSE_DATA_DIR": str(work)}), kafka=bootstrap,
+                                   session_timeout=6.0)  # fmt: skip
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return PipelineProcess(settings, work / "pipeline.log")
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0

@@ -1,0 +1,61 @@
+"""Memory: the worker's RSS while it ingests N events (2M by default) — flat, or growing
+with history?
+
+Produces N realistic events, starts one worker and samples its resident set size
+(VmRSS) every half second until every record is stored. Prints RSS at each tenth of
+the way and the peak. Baseline in the same run: the RSS of the idle worker before
+the first record arrives, and the growth per million events after the first tenth.
+
+    python benchmarks/memory.py --events 2000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from common import iter_records, produce, rss_mb, worker
+
+from streams.broker import embedded_broker, ensure_topics
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=2_000_000)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="pp-memory-"))
+    with embedded_broker() as bootstrap:
+        ensure_topics(bootstrap, 4)
+        # Streamed: this process never holds all N records at once.
+        print(f"produced {args.events:,} events in {produce(bootstrap, iter_records(args.events)):.1f} s")
+
+        running = worker(work, bootstrap)
+        with running:
+            pid = running.proc.pid
+            idle = rss_mb(pid)
+            print(f"baseline  idle worker RSS: {idle:6.0f} MB")
+            samples = []  # (records processed, RSS MB)
+            t = time.perf_counter()
+            while True:
+                processed = running.status()["processed"]["records"]
+                samples.append((processed, rss_mb(pid)))
+                if processed >= args.events:
+                    break
+                time.sleep(0.5)
+            elapsed = time.perf_counter() - t
+        print(f"{'events stored':>14} {'RSS MB':>8}")
+        for tenth in range(1, 11):
+            mark = args.events * tenth // 10
+            processed, rss = next(s for s in samples if s[0] >= mark)
+            print(f"{processed:14,} {rss:8.0f}")
+        peak = max(r for _, r in samples)
+        first = next(r for p, r in samples if p >= args.events // 10)
+        growth = (samples[-1][1] - first) / (args.events * 0.9 / 1e6)
+        print(f"peak {peak:.0f} MB; growth after the first tenth {growth:+.1f} MB per million events; "
+              f"{args.events / elapsed:,.0f} events/s; goal: < 400 MB, flat")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
