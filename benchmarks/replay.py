@@ -1,7 +1,8 @@
 """Replay: a year of history for 1,000 partners, from the topic to alerts decided.
 
-The simulator's year for P partners (~500k events for 1,000) is produced to an
-embedded broker first; then one worker starts on it and the clock runs until every
+The simulator's year for P partners (its 8 archetypes give ~83k events for 1,000;
+repeated with fresh ids up to --events, 500k by default) is produced to an embedded
+broker first; then one worker starts on it and the clock runs until every
 record is stored and the daily evaluation (snapshots + alerts) has reached the
 stream's watermark — the whole history replayed. Baseline in the same run: a plain
 aiokafka consumer reading the same topic.
@@ -23,7 +24,6 @@ from ingest import baseline
 from streams import runtime
 from streams.broker import embedded_broker, ensure_topics
 from streams.formats import parse_iso
-from streams.simulator import simulate
 from streams.watermark import midnight_at_or_before
 
 
@@ -31,8 +31,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--partners", type=int, default=1000)
     parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--events", type=int, default=500_000)
     args = parser.parse_args()
-    n = len(simulate(partners=args.partners, days=args.days, seed=5).records)
+    n = args.events
     data = records(n, partners=args.partners, days=args.days)
     work = Path(tempfile.mkdtemp(prefix="pp-replay-"))
     with embedded_broker() as bootstrap:
