@@ -14,13 +14,10 @@ not committed, so whoever owns the partition reads them again.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable, Iterable
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
-
-log = logging.getLogger(__name__)
 
 GROUP = "partnerpulse-events"
 

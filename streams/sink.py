@@ -110,14 +110,19 @@ def _json_literal(value) -> tuple[str, dict, dict]:
     return "unhex($json$)", {"$json$": data}, {"max_query_size": len(data) + 65536}
 
 
+def _stored(client: Client, table: str, key: str, key_type: str, keys: list) -> set:
+    """Which of `keys` (values of the expression `key`, of type `key_type`) `table` holds."""
+    literal, parameters, settings = _json_literal(keys)
+    query = f"SELECT {key} FROM {table} WHERE {key} IN JSONExtract({literal}, 'Array({key_type})')"
+    return {row[0] for row in client.query(query, parameters=parameters, settings=settings).result_rows}
+
+
 def _missing(client: Client, table: str, items: list[Accepted]) -> list[Accepted]:
     """The items whose (source, id) is not stored in `table` yet."""
     items = _first_of_each(items, records.key)
     if not items:
         return []
-    keys, parameters, settings = _json_literal(sorted({records.key(item) for item in items}))
-    query = f"SELECT source, id FROM {table} WHERE (source, id) IN JSONExtract({keys}, 'Array(Tuple(String, String))')"
-    stored = {tuple(row) for row in client.query(query, parameters=parameters, settings=settings).result_rows}
+    stored = _stored(client, table, "(source, id)", "Tuple(String, String)", sorted({records.key(i) for i in items}))
     return [item for item in items if records.key(item) not in stored]
 
 
@@ -126,9 +131,7 @@ def write_batch(client: Client, batch: Classified) -> Written:
     profiles = _missing(client, "partners", batch.profiles)
     dead = _first_of_each(batch.rejected, lambda r: records.dead_letter_id(r[1]))
     if dead:
-        ids, parameters, settings = _json_literal([records.dead_letter_id(raw) for _, raw, _ in dead])
-        query = f"SELECT id FROM dead_letters WHERE id IN JSONExtract({ids}, 'Array(String)')"
-        stored = {row[0] for row in client.query(query, parameters=parameters, settings=settings).result_rows}
+        stored = _stored(client, "dead_letters", "id", "String", [records.dead_letter_id(raw) for _, raw, _ in dead])
         dead = [d for d in dead if records.dead_letter_id(d[1]) not in stored]
     # Dead letters first, events last: if the worker dies in between, the redelivered
     # batch finds the first inserts stored and skips them.

@@ -142,5 +142,31 @@ def serve(path: str, port: int) -> None:
     server.serve_forever()
 
 
+class StoreProcess:
+    """This server in a subprocess, for tests: `dsn` stays valid across kill() and start()
+    (same port, same data), so a test can take the store away and bring it back."""
+
+    def __init__(self, path, password: str = ""):
+        from streams.broker import free_port
+
+        self.path, self.port, self.proc = path, free_port(), None
+        self.dsn = f"http://default:{password}@127.0.0.1:{self.port}/partnerpulse?compress=False"
+
+    def start(self) -> StoreProcess:
+        import subprocess
+
+        from streams.broker import wait_for_port
+        from streams.paths import ROOT
+
+        self.proc = subprocess.Popen([sys.executable, "-m", "tests.chdb_server", str(self.path), str(self.port)],
+                                     cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        wait_for_port("127.0.0.1", self.port, timeout=30)
+        return self
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
 if __name__ == "__main__":
     serve(sys.argv[1], int(sys.argv[2]))

@@ -20,25 +20,23 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from streams import config
-from streams.broker import embedded_broker, ensure_topics, free_port, wait_for_port
+from streams.broker import embedded_broker, ensure_topics, free_port
 from streams.config import TOPIC_EVENTS
 from streams.consumer import GROUP
 from streams.pipeline import PipelineProcess
 from streams.producer import open_producer, send_raw
 
 from . import oracle, test_alerts
+from .chdb_server import StoreProcess
 from .conftest import ROOT, cli, env_for
 from .test_pipeline import events
+from .test_scaleout import keyed
 
 EVENTS = test_alerts.EVENTS
 KILLS = 5
 SECRETS = ["pw-s3cret-1701", "tok-s3cret-4711", "hook-s3cret-0815", "url-s3cret-4242"]
 SECRET_ENV = {"PARTNERPULSE_INGEST_TOKENS": SECRETS[1], "PARTNERPULSE_WEBHOOK_SECRET": SECRETS[2],
               "PARTNERPULSE_WEBHOOKS": f"http://127.0.0.1:9/hook?token={SECRETS[3]}"}  # fmt: skip
-
-
-def keyed(events):
-    return [(e["subject"].encode(), orjson.dumps(e)) for e in events]
 
 
 @pytest.fixture
@@ -101,24 +99,6 @@ def test_killed_again_and_again_while_events_stream_in(tmp_path, settings, fast_
     }
 
 
-class Store:
-    """A ClickHouse server stand-in (tests/chdb_server.py) that can be taken away and
-    brought back on the same port with the same data."""
-
-    def __init__(self, path, password: str = ""):
-        self.path, self.port, self.proc = path, free_port(), None
-        self.dsn = f"http://default:{password}@127.0.0.1:{self.port}/partnerpulse?compress=False"
-
-    def start(self):
-        self.proc = subprocess.Popen([sys.executable, "-m", "tests.chdb_server", str(self.path), str(self.port)],
-                                     cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-        wait_for_port("127.0.0.1", self.port, timeout=30)
-
-    def kill(self):
-        self.proc.kill()
-        self.proc.wait()
-
-
 def committed(bootstrap: str, partitions: int) -> int:
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=GROUP, enable_auto_commit=False)
     try:
@@ -131,7 +111,7 @@ def test_store_away_for_a_while_loses_nothing_and_holds_back(tmp_path, settings)
     """ClickHouse unreachable mid-stream: the worker keeps running, says what is wrong,
     reads no further (no offsets committed, no unbounded buffer), and when the store is
     back it catches up — every event stored exactly once."""
-    store = Store(tmp_path / "store", password=SECRETS[0])
+    store = StoreProcess(tmp_path / "store", password=SECRETS[0])
     store.start()
     n = 30_000
     try:

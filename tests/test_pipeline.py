@@ -115,7 +115,7 @@ def events(n: int, prefix: str = "r") -> list[tuple[bytes, bytes]]:
 
 
 def test_worker_killed_mid_stream_neither_loses_nor_double_counts(tmp_path, settings):
-    n = 40_000
+    n = 100_000  # /status answers after the batch in hand, so leave several batches to kill in
     with embedded_broker() as bootstrap:
         external = dataclasses.replace(settings, kafka=bootstrap, session_timeout=6.0, heartbeat_interval=1.0)
         external.data_dir.mkdir(parents=True)

@@ -9,19 +9,18 @@ from __future__ import annotations
 
 import dataclasses
 import signal
-import subprocess
-import sys
 import time
 
 import orjson
 import pytest
 
-from streams.broker import embedded_broker, ensure_topics, free_port, wait_for_port
+from streams.broker import embedded_broker, ensure_topics
 from streams.pipeline import PipelineProcess
 from streams.producer import open_producer, send_raw
 
 from . import oracle, test_alerts
-from .conftest import ROOT, cli
+from .chdb_server import StoreProcess
+from .conftest import cli
 
 EVENTS = test_alerts.EVENTS
 FINAL = test_alerts.FINAL.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -29,15 +28,11 @@ FINAL = test_alerts.FINAL.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 @pytest.fixture
 def shared_store(tmp_path):
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "tests.chdb_server", str(tmp_path / "store"), str(port)],
-                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    server = StoreProcess(tmp_path / "store").start()
     try:
-        wait_for_port("127.0.0.1", port, timeout=30)
-        yield f"http://default:@127.0.0.1:{port}/partnerpulse?compress=False"
+        yield server.dsn
     finally:
         server.kill()
-        server.wait()
 
 
 def keyed(events):
