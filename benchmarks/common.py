@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import sys
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -12,6 +13,9 @@ from streams import config, simulator
 from streams.config import TOPIC_EVENTS
 from streams.pipeline import PipelineProcess
 from streams.producer import open_producer
+
+# Run from a checkout: the benchmarks share the tests' helpers (the ClickHouse stand-in).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 Record = tuple[bytes | None, bytes]
 
@@ -44,10 +48,11 @@ def produce(bootstrap: str, data: Iterable[Record]) -> float:
     return time.perf_counter() - t
 
 
-def worker(work: Path, bootstrap: str) -> PipelineProcess:
-    """`partnerpulse up` (chDB store under `work`) on an already running broker; not started."""
-    settings = dataclasses.replace(config.load({"PARTNERPULSE_DATA_DIR": str(work)}), kafka=bootstrap,
-                                   session_timeout=6.0)  # fmt: skip
+def worker(work: Path, bootstrap: str, clickhouse: str | None = None) -> PipelineProcess:
+    """`partnerpulse up` on an already running broker, not started; its store is the
+    embedded chDB under `work` unless `clickhouse` (a DSN) says otherwise."""
+    env = {"PARTNERPULSE_DATA_DIR": str(work)} | ({"PARTNERPULSE_CLICKHOUSE": clickhouse} if clickhouse else {})
+    settings = dataclasses.replace(config.load(env), kafka=bootstrap, session_timeout=6.0)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return PipelineProcess(settings, work / "pipeline.log")
 

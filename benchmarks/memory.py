@@ -6,7 +6,13 @@ Produces N realistic events, starts one worker and samples its resident set size
 the way and the peak. Baseline in the same run: the RSS of the idle worker before
 the first record arrives, and the growth per million events after the first tenth.
 
+`--store embedded` (default) runs the ClickHouse engine (chDB) inside the worker, as
+`partnerpulse up` does by default; `--store server` gives the worker a ClickHouse
+server over HTTP, as in production (here the repository's chDB-backed stand-in in its
+own process, tests/chdb_server.py), so the figure is the worker's own memory.
+
     python benchmarks/memory.py --events 2000000
+    python benchmarks/memory.py --events 2000000 --store server
 """
 
 from __future__ import annotations
@@ -19,23 +25,34 @@ from pathlib import Path
 from common import iter_records, produce, rss_mb, worker
 
 from streams.broker import embedded_broker, ensure_topics
+from tests.chdb_server import StoreProcess
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=2_000_000)
+    parser.add_argument("--store", choices=["embedded", "server"], default="embedded")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="pp-memory-"))
+    server = StoreProcess(work / "server").start() if args.store == "server" else None
+    try:
+        measure(args, work, server.dsn if server else None)
+    finally:
+        if server:
+            server.kill()
+
+
+def measure(args, work: Path, clickhouse: str | None) -> None:
     with embedded_broker() as bootstrap:
         ensure_topics(bootstrap, 4)
         # Streamed: this process never holds all N records at once.
         print(f"produced {args.events:,} events in {produce(bootstrap, iter_records(args.events)):.1f} s")
 
-        running = worker(work, bootstrap)
+        running = worker(work, bootstrap, clickhouse)
         with running:
             pid = running.proc.pid
             idle = rss_mb(pid)
-            print(f"baseline  idle worker RSS: {idle:6.0f} MB")
+            print(f"baseline  idle worker RSS: {idle:6.0f} MB (store: {args.store})")
             samples = []  # (records processed, RSS MB)
             t = time.perf_counter()
             while True:

@@ -76,26 +76,41 @@ def main() -> None:
     parser.add_argument("--partners", type=int, default=2_000)
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--store", help="keep the loaded store here; reused (not reloaded) when it holds the events")
     args = parser.parse_args()
     rng = random.Random(1)
     end = datetime(2026, 11, 26, tzinfo=UTC)
-    path = tempfile.mkdtemp(prefix="pp-bench-")
+    path = args.store or tempfile.mkdtemp(prefix="pp-bench-")
     client = store.connect(f"chdb://{path}")
-    origin = Origin("engagement-events", 0, 0, datetime.now(UTC))
+    stored = client.query("SELECT count() FROM engagement_events").result_rows[0][0]
+    if stored:
+        if stored != args.events:
+            raise SystemExit(f"{path} holds {stored:,} events, not {args.events:,}: use another --store")
+        print(f"reusing {stored:,} events in {path}")
+    else:
+        load(client, args, rng, end)
+    measure(client, args, end)
 
+
+def load(client, args, rng: random.Random, end: datetime) -> None:
+    origin = Origin("engagement-events", 0, 0, datetime.now(UTC))
     t = time.perf_counter()
     batch = []
-    for raw in events(args.events, args.partners, end, args.days, rng):
+    for i, raw in enumerate(events(args.events, args.partners, end, args.days, rng), 1):
         batch.append((raw, origin))
         if len(batch) == 10_000:
             write_batch(client, classify(batch))
             batch = []
+        if i % 1_000_000 == 0:
+            print(f"  {i:,} loaded after {time.perf_counter() - t:.0f} s", flush=True)
     if batch:
         write_batch(client, classify(batch))
-    load = time.perf_counter() - t
-    print(f"loaded {args.events:,} events for {args.partners:,} partners in {load:.1f} s "
-          f"({args.events / load:,.0f} events/s through validate + dedup + insert + rollup)")  # fmt: skip
+    took = time.perf_counter() - t
+    print(f"loaded {args.events:,} events for {args.partners:,} partners in {took:.1f} s "
+          f"({args.events / took:,.0f} events/s through validate + dedup + insert + rollup)")  # fmt: skip
 
+
+def measure(client, args, end: datetime) -> None:
     scoring = load_scoring()
     record_progress(client, [("engagement-events", 0, end, datetime.now(UTC) - timedelta(hours=1))])
     evaluator = Evaluator(scoring, timedelta(hours=1), [], timedelta(seconds=30))

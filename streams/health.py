@@ -8,14 +8,14 @@ first event time: a day without an edge lies wholly inside or outside each windo
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
 from streams.formats import aware, iso
 from streams.scoring import COMPONENTS, Health, Metrics, Scoring, assess, load_scoring
-from streams.validation import parse_time
+from streams.validation import engagement_types, parse_time
 
 METRIC_FIELDS = [
     "quality_minutes_30d",
@@ -31,69 +31,123 @@ METRIC_FIELDS = [
     "trend",
 ]
 
-_WEIGHT = (
-    "transform(concat(toString(type), '/', toString(role)), {role_keys:Array(String)}, {role_weights:Array(Float64)}, "
-    "transform(toString(type), {type_keys:Array(String)}, {type_weights:Array(Float64)}, 0.))"
-)
+# Health as of several times T in one query (a catch-up evaluates a month of midnights
+# at once). Each T comes as a frame computed once in Python: its window starts, and its
+# edge days (the days of T and of each window start). Three parts, each aggregated per
+# (T, partner) before they are combined:
+# - full days: rollup rows of days strictly inside or outside each window, compared as
+#   dates (a day without an edge lies wholly on one side of every edge);
+# - edge days: raw events, compared to the millisecond;
+# - days before the earliest window start: only first/last engagement (and to list
+#   partners long silent), the same for every T of the batch: whole months from
+#   `partner_months`, the rest of that month from the rollup.
+_TIME = "DateTime64(3, 'UTC')"
+_FRAME = f"Array(Tuple({_TIME}, {_TIME}, {_TIME}, {_TIME}, {_TIME}, Date, Date, Date, Date, Date))"
+_FRAME_NAMES = """frame.1 AS as_of, frame.2 AS month_ago, frame.3 AS two_months_ago, frame.4 AS baseline_from,
+    frame.5 AS activity_from, frame.6 AS as_of_day, frame.7 AS month_day, frame.8 AS two_months_day,
+    frame.9 AS baseline_day, frame.10 AS activity_day"""
+# Which engagement type a row is, as one bit: distinct types are a bitwise or.
+_TYPE_BIT = "bitShiftLeft(toUInt64(1), transform(type, {types:Array(String)}, {type_bits:Array(UInt8)}, 63))"
 
-# Health as of several times T in one pass (a catch-up evaluates a month of midnights
-# at once). For each T, its window edges are the day of T and the days where the 30-,
-# 60-, 90-day and baseline windows start; rows of those days come from raw events, all
-# other days from the rollup. Days before the earliest window start only matter for
-# first/last engagement (and to list partners long silent), so they are read once.
-_BOUNDS = """
-    as_of - toIntervalSecond({month_s:Int64}) AS month_ago,
-    as_of - toIntervalSecond(2 * {month_s:Int64}) AS two_months_ago,
-    as_of - toIntervalSecond({baseline_s:Int64}) AS baseline_from,
-    as_of - toIntervalSecond({activity_s:Int64}) AS activity_from,
-    [toDate(as_of), toDate(month_ago), toDate(two_months_ago), toDate(baseline_from), toDate(activity_from)]
-        AS edge_days"""
+
+def _windowed(at: str) -> str:
+    """The per-(T, partner) sums of one part; `at(start, end)` says a row is in (start, end]."""
+    month, prev, baseline, activity = (
+        at("month_ago", "as_of"),
+        at("two_months_ago", "month_ago"),
+        at("baseline_from", "month_ago"),
+        at("activity_from", "as_of"),
+    )
+    return f"""
+        sumIf(q, {month}) AS q_month, sumIf(q, {prev}) AS q_prev, sumIf(q, {baseline}) AS q_baseline,
+        sumIf(n, {activity}) AS n_activity, sumIf(n, {activity} AND initiated_by = 'partner') AS n_partner,
+        groupBitOrIf(type_bit, {activity}) AS types, groupUniqArrayArrayIf(eco, notEmpty(eco) AND {activity}) AS eco_set,
+        min(first_t) AS first_t, max(last_t) AS last_t"""
+
+
+def _by_day(start: str, end: str) -> str:
+    days = {"month_ago": "month_day", "two_months_ago": "two_months_day", "baseline_from": "baseline_day",
+            "activity_from": "activity_day", "as_of": "as_of_day"}  # fmt: skip
+    return f"(day > {days[start]} AND day < {days[end]})"
+
+
+def _by_time(start: str, end: str) -> str:
+    return f"(t > {start} AND t <= {end})"
+
+
+_EDGE = "day IN (as_of_day, month_day, two_months_day, baseline_day, activity_day)"
 
 _METRICS_SQL = f"""
 SELECT
     as_of,
     partner_id,
-    sumIf(q, t > month_ago AND t <= as_of) AS quality_minutes_30d,
-    sumIf(q, t > two_months_ago AND t <= month_ago) AS quality_minutes_prev_30d,
-    sumIf(q, t > baseline_from AND t <= month_ago) / {{baseline_months:Float64}} AS baseline_minutes_30d,
-    sumIf(n, t > activity_from AND t <= as_of) AS engagements_90d,
-    sumIf(n, t > activity_from AND t <= as_of AND initiated_by = 'partner') AS partner_initiated_90d,
-    uniqExactIf(type, t > activity_from AND t <= as_of) AS distinct_types_90d,
-    length(groupUniqArrayArrayIf(eco, t > activity_from AND t <= as_of)) AS ecosystem_partners_90d,
+    sum(q_month) AS quality_minutes_30d,
+    sum(q_prev) AS quality_minutes_prev_30d,
+    sum(q_baseline) / {{baseline_months:Float64}} AS baseline_minutes_30d,
+    sum(n_activity) AS engagements_90d,
+    sum(n_partner) AS partner_initiated_90d,
+    bitCount(groupBitOr(types)) AS distinct_types_90d,
+    length(groupUniqArrayArray(eco_set)) AS ecosystem_partners_90d,
     min(first_t) AS first_engagement_at,
     max(last_t) AS last_engagement_at
 FROM
 (
-    SELECT as_of, partner_id, type, initiated_by, t, first_t, last_t, n, q, eco, {_BOUNDS}
+    SELECT as_of, partner_id, {_windowed(_by_day)}
     FROM
     (
-        SELECT partner_id, day, 0 AS raw, toString(type) AS type, toString(initiated_by) AS initiated_by,
-               min(first_time) AS t, t AS first_t, max(last_time) AS last_t,
-               sum(engagements) AS n, sum(duration_minutes) * {_WEIGHT} AS q,
-               groupUniqArrayArray(ecosystem_partners) AS eco
-        FROM partner_daily
-        WHERE day >= {{from_day:Date}} AND day <= {{to_day:Date}} {{partner_filter:Identifier}}
-        GROUP BY partner_id, day, type, role, initiated_by
-        UNION ALL
-        SELECT partner_id, toDate(time), 1, toString(type), toString(initiated_by), time, time, time,
-               toUInt64(1), duration_minutes * {_WEIGHT}, ecosystem_partners
-        FROM engagement_events
-        WHERE toDate(time) IN {{edge_days:Array(Date)}} AND time <= {{to_t:DateTime64(3, 'UTC')}}
-              {{partner_filter:Identifier}}
+        SELECT *, {{frame_const}}{_FRAME_NAMES}
+        FROM
+        (
+            -- Rollup rows as stored (parts not merged yet are fine: every metric adds up).
+            SELECT partner_id, day, initiated_by, engagements AS n, duration_minutes * {{weight}} AS q,
+                   {_TYPE_BIT} AS type_bit, ecosystem_partners AS eco, first_time AS first_t, last_time AS last_t
+            FROM partner_daily
+            WHERE day >= {{from_day:Date}} AND day <= {{to_day:Date}} {{partner_filter}}
+        )
+        {{frame_join}}
     )
-    ARRAY JOIN {{ts:Array(DateTime64(3, 'UTC'))}} AS as_of
-    WHERE day <= toDate(as_of) AND t <= as_of AND raw = has(edge_days, day)
+    WHERE day < as_of_day AND NOT {_EDGE}
+    GROUP BY as_of, partner_id
     UNION ALL
-    -- Before the earliest window start: the same for every T of this batch.
-    SELECT as_of, partner_id, '', '', toDateTime64(0, 3, 'UTC'), first_t, last_t, 0, 0., [], {_BOUNDS}
+    SELECT as_of, partner_id, {_windowed(_by_time)}
     FROM
     (
-        SELECT partner_id, min(first_time) AS first_t, max(last_time) AS last_t
-        FROM partner_daily
-        WHERE day < {{from_day:Date}} {{partner_filter:Identifier}}
-        GROUP BY partner_id
+        SELECT *, {{frame_const}}{_FRAME_NAMES}
+        FROM
+        (
+            SELECT partner_id, toDate(time) AS day, time AS t, initiated_by, toUInt64(1) AS n,
+                   duration_minutes * {{weight}} AS q, {_TYPE_BIT} AS type_bit, ecosystem_partners AS eco,
+                   time AS first_t, time AS last_t
+            FROM engagement_events
+            WHERE toDate(time) IN {{edge_days:Array(Date)}} AND time <= {{to_t:{_TIME}}} {{partner_filter}}
+        )
+        {{frame_join}}
     )
-    ARRAY JOIN {{ts:Array(DateTime64(3, 'UTC'))}} AS as_of
+    WHERE t <= as_of AND {_EDGE}
+    GROUP BY as_of, partner_id
+    UNION ALL
+    SELECT as_of, partner_id, 0., 0., 0., toUInt64(0), toUInt64(0), toUInt64(0), CAST([], 'Array(String)'),
+           first_t, last_t
+    FROM
+    (
+        SELECT *, {{frame_const}}frame.1 AS as_of
+        FROM
+        (
+            SELECT partner_id, min(first_time) AS first_t, max(last_time) AS last_t
+            FROM
+            (
+                SELECT partner_id, first_time, last_time
+                FROM partner_months
+                WHERE month < toStartOfMonth({{from_day:Date}}) {{partner_filter}}
+                UNION ALL
+                SELECT partner_id, first_time, last_time
+                FROM partner_daily
+                WHERE day >= toStartOfMonth({{from_day:Date}}) AND day < {{from_day:Date}} {{partner_filter}}
+            )
+            GROUP BY partner_id
+        )
+        {{frame_join}}
+    )
 )
 GROUP BY as_of, partner_id
 ORDER BY as_of, partner_id
@@ -130,25 +184,27 @@ def compute_metrics_at(
     times = sorted({aware(t).replace(microsecond=aware(t).microsecond // 1000 * 1000) for t in times})
     month = scoring.window("month")
     baseline_months = int(scoring.raw["windows_days"]["baseline_months"])
-    windows = {"month_s": month, "baseline_s": month * (1 + baseline_months), "activity_s": scoring.window("activity")}
-    edge_days = sorted({(t - w).date() for t in times for w in (timedelta(0), month, 2 * month, *windows.values())})
-    role_keys, role_weights, type_keys, type_weights = scoring.weight_table()
-    sql = _METRICS_SQL.replace(
-        "{partner_filter:Identifier}", "AND partner_id = {partner:String}" if partner is not None else ""
+    starts = [month, 2 * month, month * (1 + baseline_months), scoring.window("activity")]
+    frames = [(t, *(t - w for w in starts)) for t in times]
+    edge_days = sorted({edge.date() for frame in frames for edge in frame})
+    # One T is a constant; several are joined to every row (which copies the row).
+    frames_param = f"{{frames:{_FRAME}}}"
+    sql = (
+        _METRICS_SQL.replace("{weight}", scoring.weight_sql())
+        .replace("{partner_filter}", "AND partner_id = {partner:String}" if partner is not None else "")
+        .replace("{frame_const}", f"{frames_param}[1] AS frame, " if len(times) == 1 else "")
+        .replace("{frame_join}", "" if len(times) == 1 else f"ARRAY JOIN {frames_param} AS frame")
     )
-    params: dict[str, Any] = {name: int(w.total_seconds()) for name, w in windows.items()}
-    params.update(
-        ts=[_ts(t) for t in times],
+    types = engagement_types()
+    params: dict[str, Any] = dict(
+        frames=[(*map(_ts, frame), *(edge.date().isoformat() for edge in frame)) for frame in frames],
         from_day=edge_days[0].isoformat(),
         to_day=times[-1].date().isoformat(),
         to_t=_ts(times[-1]),
         edge_days=[d.isoformat() for d in edge_days],
         baseline_months=float(baseline_months),
-        # A harmless extra key keeps each array non-empty (ClickHouse cannot type []).
-        role_keys=[*role_keys, ""],
-        role_weights=[*role_weights, 0.0],
-        type_keys=[*type_keys, ""],
-        type_weights=[*type_weights, 0.0],
+        types=types,
+        type_bits=list(range(len(types))),
         partner=partner or "",
     )
     out: dict[datetime, list[Metrics]] = {t: [] for t in times}

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from streams.scoring import Scoring
+from streams.scoring import Scoring, sql_string
 
 DATASOURCE_UID = "partnerpulse-clickhouse"
 DATASOURCE_TYPE = "grafana-clickhouse-datasource"
@@ -41,32 +41,11 @@ class Dashboard:
     time_from: str = "now-180d"
 
 
-def weight_sql(scoring: Scoring) -> str:
-    """SQL for an engagement's weight from its type and role, as literals."""
-    role_keys, role_weights, type_keys, type_weights = scoring.weight_table()
-
-    def strings(values):
-        return "[" + ", ".join(quote(v) for v in [*values, ""]) + "]"
-
-    def floats(values):
-        return "[" + ", ".join(repr(float(v)) for v in [*values, 0.0]) + "]"
-
-    return (
-        f"transform(concat(toString(type), '/', toString(role)), {strings(role_keys)}, {floats(role_weights)}, "
-        f"transform(toString(type), {strings(type_keys)}, {floats(type_weights)}, 0.))"
-    )
-
-
-def quote(value: str) -> str:
-    """A ClickHouse string literal (what Grafana's :sqlstring format produces)."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 LATEST_DAY = "(SELECT max(day) FROM partner_health WHERE day <= toDate($__toTime))"
 
 
 def dashboards(scoring: Scoring) -> list[Dashboard]:
-    w = weight_sql(scoring)
+    w = scoring.weight_sql()
     overview = Dashboard(
         uid="partnerpulse-overview",
         title="PartnerPulse · Partner health overview",
@@ -285,7 +264,7 @@ def expand(sql: str, time_from: datetime, time_to: datetime, interval_s: int = 8
            variables: dict[str, str] | None = None) -> str:  # fmt: skip
     """Interpolate template variables (as Grafana does), then the plugin's macros."""
     for name, value in (variables or {}).items():
-        sql = sql.replace(f"${{{name}:sqlstring}}", quote(value))
+        sql = sql.replace(f"${{{name}:sqlstring}}", sql_string(value))
     f, t = time_from.astimezone(UTC), time_to.astimezone(UTC)
 
     def dt(v: datetime) -> str:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 import orjson
 
@@ -48,9 +48,8 @@ ROLE_FIELD = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Origin:
-    """Where a record was read from."""
+class Origin(NamedTuple):
+    """Where a record was read from (a tuple: one is made per record read)."""
 
     topic: str
     partition: int
@@ -77,14 +76,19 @@ def engagement_row(accepted: Accepted) -> tuple:
         data["initiated_by"],
         list(dict.fromkeys(data.get("ecosystem_partners") or [])),
         str(data.get("solution_id", "")),
-        orjson.dumps(event).decode(),
+        as_received(accepted),
     )
 
 
 def profile_row(accepted: Accepted) -> tuple:
     event, data = accepted.event, accepted.event["data"]
     fields = [_text_or_none(data.get(name)) for name in PROFILE_FIELDS]
-    return (event["subject"], accepted.time, event["source"], event["id"], *fields, orjson.dumps(event).decode())
+    return (event["subject"], accepted.time, event["source"], event["id"], *fields, as_received(accepted))
+
+
+def as_received(accepted: Accepted) -> str:
+    """The `event` column: the CloudEvent as it arrived (JSON of the object if it came parsed)."""
+    return accepted.text or orjson.dumps(accepted.event).decode()
 
 
 def dead_letter_id(raw: bytes) -> str:

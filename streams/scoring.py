@@ -48,22 +48,38 @@ class Scoring:
     def alert_rule(self, kind: str, name: str) -> float:
         return float(self.raw["alerts"][kind][name])
 
-    def weight_table(self) -> tuple[list[str], list[float], list[str], list[float]]:
-        """(type/role keys, their weights, type keys, their weights) for SQL `transform`."""
-        role_keys, role_weights, type_keys, type_weights = [], [], [], []
-        for type_name, weight in self.weights.items():
+    def weight_sql(self) -> str:
+        """SQL for an engagement's weight from its `type` and `role` columns, as literals.
+
+        Each column is looked up on its own (on a LowCardinality column ClickHouse maps
+        each distinct value once, not every row), then a type × role table is indexed:
+        row 0 and column 0 are "unknown", which weighs 0 unless the type has one weight."""
+        # "" ends each list: ClickHouse cannot type an empty array literal.
+        types = [*self.weights, ""]
+        roles = [*sorted({role for w in self.weights.values() if isinstance(w, dict) for role in w}), ""]
+        stride = len(roles) + 1
+        table = [0.0] * stride
+        for weight in self.weights.values():
             if isinstance(weight, dict):
-                for role, value in weight.items():
-                    role_keys.append(f"{type_name}/{role}")
-                    role_weights.append(float(value))
+                table += [0.0, *(float(weight.get(role, 0.0)) for role in roles)]
             else:
-                type_keys.append(type_name)
-                type_weights.append(float(weight))
-        return role_keys, role_weights, type_keys, type_weights
+                table += [float(weight)] * stride
+        table += [0.0] * stride
+
+        def index(column: str, values: list[str]) -> str:
+            names = ", ".join(sql_string(v) for v in values)
+            return f"transform({column}, [{names}], [{', '.join(str(i) for i in range(1, len(values) + 1))}], 0)"
+
+        return f"[{', '.join(map(repr, table))}][{index('type', types)} * {stride} + {index('role', roles)} + 1]"
 
     def weight(self, type_name: str, role: str) -> float:
         weight = self.weights.get(type_name, 0.0)
         return float(weight.get(role, 0.0) if isinstance(weight, dict) else weight)
+
+
+def sql_string(value: str) -> str:
+    """A ClickHouse string literal (what Grafana's :sqlstring format produces)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _merge(base: dict, override: dict, where: str = "") -> dict:

@@ -118,12 +118,14 @@ def _stored(client: Client, table: str, key: str, key_type: str, keys: list) -> 
 
 
 def _missing(client: Client, table: str, items: list[Accepted]) -> list[Accepted]:
-    """The items whose (source, id) is not stored in `table` yet."""
-    items = _first_of_each(items, records.key)
-    if not items:
+    """The first item of each (source, id) not stored in `table` yet."""
+    first: dict[tuple[str, str], Accepted] = {}
+    for item in items:
+        first.setdefault(records.key(item), item)
+    if not first:
         return []
-    stored = _stored(client, table, "(source, id)", "Tuple(String, String)", sorted({records.key(i) for i in items}))
-    return [item for item in items if records.key(item) not in stored]
+    stored = _stored(client, table, "(source, id)", "Tuple(String, String)", list(first))
+    return [item for key, item in first.items() if key not in stored]
 
 
 def write_batch(client: Client, batch: Classified) -> Written:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import jsonschema_rs
 import orjson
@@ -27,11 +27,13 @@ MAX_PAYLOAD_BYTES = 256 * 1024
 MIN_YEAR, MAX_YEAR = 1900, 2299
 
 
-@dataclass(frozen=True, slots=True)
-class Accepted:
+class Accepted(NamedTuple):
+    """A valid record (a tuple: one is made per valid record)."""
+
     event: dict[str, Any]
     kind: str  # "engagement" or "profile"
     time: datetime  # event time, UTC
+    text: str = ""  # the record as received, when it came as bytes
 
     @property
     def partner_id(self) -> str:
@@ -98,7 +100,7 @@ def validate(raw: bytes) -> Accepted | Rejected:
     if len(raw) > MAX_PAYLOAD_BYTES:
         return Rejected("oversize", f"payload is {len(raw):,} bytes, over the 256 KiB (262,144 bytes) limit")
     try:
-        raw.decode("utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         return Rejected(
             "invalid_utf8", f"not UTF-8 text: byte 0x{raw[exc.start]:02x} at position {exc.start} is invalid"
@@ -109,11 +111,11 @@ def validate(raw: bytes) -> Accepted | Rejected:
         return Rejected("invalid_json", f"not valid JSON: {exc}")
     if not isinstance(event, dict):
         return Rejected("not_object", f"expected a JSON object (a CloudEvent), got a JSON {_json_kind(event)}")
-    return validate_event(event)
+    return validate_event(event, text)
 
 
-def validate_event(event: dict[str, Any]) -> Accepted | Rejected:
-    """Validate an already-parsed CloudEvent object."""
+def validate_event(event: dict[str, Any], text: str = "") -> Accepted | Rejected:
+    """Validate an already-parsed CloudEvent object (`text`: as received, if it was)."""
     ids = {
         "event_id": _str_or_empty(event.get("id")),
         "source": _str_or_empty(event.get("source")),
@@ -121,7 +123,7 @@ def validate_event(event: dict[str, Any]) -> Accepted | Rejected:
     }
     schemas = _schemas()
     if _fast_ok(schemas, event):
-        return _accept(schemas, event, ids)
+        return _accept(schemas, event, ids, text)
     error = _first_error(schemas.envelope, event)
     if error is not None:
         code, reason = _explain(error, prefix="")
@@ -136,10 +138,10 @@ def validate_event(event: dict[str, Any]) -> Accepted | Rejected:
     if error is not None:
         code, reason = _explain(error, prefix="data.")
         return Rejected(code, reason, **ids)
-    return _accept(schemas, event, ids)
+    return _accept(schemas, event, ids, text)
 
 
-def _accept(schemas: _Schemas, event: dict[str, Any], ids: dict[str, str]) -> Accepted | Rejected:
+def _accept(schemas: _Schemas, event: dict[str, Any], ids: dict[str, str], text: str) -> Accepted | Rejected:
     """What the schemas cannot say: a real calendar time, an exact partner id."""
     if not _PARTNER_ID.fullmatch(event["subject"]):
         return Rejected("bad_subject", f"subject (the partner id) must be 1–128 characters of A-Z a-z 0-9 . _ : -, "
@@ -150,7 +152,7 @@ def _accept(schemas: _Schemas, event: dict[str, Any], ids: dict[str, str]) -> Ac
         return Rejected(
             "bad_time", f"time {event['time']!r} is not a real calendar time between {MIN_YEAR} and {MAX_YEAR}", **ids
         )
-    return Accepted(event, kind, time)
+    return Accepted(event, kind, time, text)
 
 
 def parse_time(text: str) -> datetime | None:

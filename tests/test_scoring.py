@@ -121,3 +121,25 @@ def test_bad_scoring_files_are_explained(tmp_path):
         load_scoring(path)
     with pytest.raises(ScoringError, match="cannot read"):
         load_scoring(tmp_path / "missing.yaml")
+
+
+def test_sql_weights_equal_the_python_weights(client, tmp_path):
+    """`Scoring.weight_sql()` (dashboards, health) weighs every (type, role) as `Scoring.weight`
+    does, for the defaults and for a file that overrides, adds and drops roles; unknown
+    types and roles (and quotes in names) weigh 0."""
+    path = tmp_path / "scoring.yaml"
+    path.write_text(
+        'weights:\n  partner.training: {online: 0.5, "o\'neil": 3.0}\n  partner.webinar: 2.5\n'
+        "  partner.meeting: {planning: 1.75}\n"
+    )
+    names = ["host", "cohost", "attendee", "organizer", "speaker", "planning", "online", "o'neil", "", "x"]
+    types = ["partner.webinar", "partner.joint_event", "partner.solution", "partner.meeting", "partner.training", "x"]
+    for scoring in (load_scoring(), load_scoring(path)):
+        pairs = [(t, r) for t in types for r in names]
+        rows = client.query(
+            f"SELECT type, role, {scoring.weight_sql()} FROM (SELECT toLowCardinality(p.1) AS type, "
+            "toLowCardinality(p.2) AS role FROM (SELECT arrayJoin({pairs:Array(Tuple(String, String))}) AS p))",
+            parameters={"pairs": pairs},
+        ).result_rows
+        assert len(rows) == len(pairs)
+        assert {(t, r): w for t, r, w in rows} == {(t, r): scoring.weight(t, r) for t, r in pairs}
