@@ -123,6 +123,12 @@ def measure(client, args, end: datetime) -> None:
     print(f"evaluated {len(done)} midnights (snapshots + alerts for every partner) in {evaluate:.1f} s "
           f"({evaluate / max(1, len(done)) * 1000:.0f} ms each)")  # fmt: skip
 
+    # Steady state: the evaluation just wrote parts that ClickHouse merges in the background.
+    t = time.perf_counter()
+    while client.query("SELECT count() FROM system.merges").result_rows[0][0] and time.perf_counter() - t < 120:
+        time.sleep(0.5)
+    print(f"waited {time.perf_counter() - t:.1f} s for background merges to finish")
+
     base50, base95 = timed(lambda: client.query("SELECT count(), sum(duration_minutes) FROM engagement_events"),
                            args.repeats)  # fmt: skip
     print(f"\nbaseline: full scan of engagement_events  p50 {base50 * 1000:8.1f} ms  p95 {base95 * 1000:8.1f} ms")

@@ -110,6 +110,18 @@ def _json_literal(value) -> tuple[str, dict, dict]:
     return "unhex($json$)", {"$json$": data}, {"max_query_size": len(data) + 65536}
 
 
+def _insert_json(client: Client, table: str, columns: list[str], rows: Iterable[tuple]) -> None:
+    """Insert rows as JSON lines. orjson writes them in C and ClickHouse parses them in
+    C++, with the GIL free: clickhouse-connect's Native encoder would run in Python and
+    hold the GIL the reader and the classifier need (the worker is bound by it)."""
+    body = b"\n".join(map(orjson.dumps, rows))
+    client.raw_insert(table, columns, body, fmt="JSONCompactEachRow", settings=_JSON_INSERT)
+
+
+# orjson writes times as RFC 3339 with an offset, which needs the best-effort parser.
+_JSON_INSERT = {"date_time_input_format": "best_effort"}
+
+
 def _stored(client: Client, table: str, key: str, key_type: str, keys: list) -> set:
     """Which of `keys` (values of the expression `key`, of type `key_type`) `table` holds."""
     literal, parameters, settings = _json_literal(keys)
@@ -144,11 +156,7 @@ def write_batch(client: Client, batch: Classified) -> Written:
     if profiles:
         client.insert("partners", [records.profile_row(p) for p in profiles], column_names=records.PROFILE_COLUMNS)
     if engagements:
-        client.insert(
-            "engagement_events",
-            [records.engagement_row(e) for e in engagements],
-            column_names=records.ENGAGEMENT_COLUMNS,
-        )
+        _insert_json(client, "engagement_events", records.ENGAGEMENT_COLUMNS, map(records.engagement_row, engagements))
     if batch.active:
         record_progress(client, [(topic, p, batch.latest.get(p), at) for (topic, p), at in batch.active.items()])
     accepted = len(batch.engagements) + len(batch.profiles)
