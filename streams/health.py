@@ -60,7 +60,7 @@ def _windowed(at: str) -> str:
     )
     return f"""
         sumIf(q, {month}) AS q_month, sumIf(q, {prev}) AS q_prev, sumIf(q, {baseline}) AS q_baseline,
-        sumIf(n, {activity}) AS n_activity, sumIf(n, {activity} AND initiated_by = 'partner') AS n_partner,
+        sumIf(n, {activity}) AS n_activity, sumIf(np, {activity}) AS n_partner,
         groupBitOrIf(type_bit, {activity}) AS types, groupUniqArrayArrayIf(eco, notEmpty(eco) AND {activity}) AS eco_set,
         min(first_t) AS first_t, max(last_t) AS last_t"""
 
@@ -99,12 +99,12 @@ FROM
         FROM
         (
             -- Rollup rows as stored (parts not merged yet are fine: every metric adds up).
-            SELECT partner_id, day, initiated_by, engagements AS n, duration_minutes * {{weight}} AS q,
-                   {_TYPE_BIT} AS type_bit, ecosystem_partners AS eco, first_time AS first_t, last_time AS last_t
+            SELECT partner_id, day, {{rollup_columns}}
             FROM partner_daily
             WHERE day >= {{from_day:Date}} AND day <= {{to_day:Date}} {{partner_filter}}
+            {{rollup_group}}
         )
-        {{frame_join}}
+        {{rollup_join}}
     )
     WHERE day < as_of_day AND NOT {_EDGE}
     GROUP BY as_of, partner_id
@@ -115,13 +115,14 @@ FROM
         SELECT *, {{frame_const}}{_FRAME_NAMES}
         FROM
         (
-            SELECT partner_id, toDate(time) AS day, time AS t, initiated_by, toUInt64(1) AS n,
+            SELECT partner_id, toDate(time) AS day, time AS t, toUInt64(1) AS n,
+                   toUInt64(initiated_by = 'partner') AS np,
                    duration_minutes * {{weight}} AS q, {_TYPE_BIT} AS type_bit, ecosystem_partners AS eco,
                    time AS first_t, time AS last_t
             FROM engagement_events
             WHERE toDate(time) IN {{edge_days:Array(Date)}} AND time <= {{to_t:{_TIME}}} {{partner_filter}}
         )
-        {{frame_join}}
+        {{raw_join}}
     )
     WHERE t <= as_of AND {_EDGE}
     GROUP BY as_of, partner_id
@@ -146,7 +147,7 @@ FROM
             )
             GROUP BY partner_id
         )
-        {{frame_join}}
+        {{before_join}}
     )
 )
 GROUP BY as_of, partner_id
@@ -172,6 +173,34 @@ def parse_as_of(text: str | None, now: datetime | None = None) -> datetime:
     return parsed
 
 
+def _metrics_sql(scoring: Scoring, batched: bool, partner: bool) -> str:
+    """The metrics query for one T (`batched` False) or several, for all partners or one."""
+    # One T is a constant. Several are joined to the rows, each row only to the frames it
+    # counts for (a join copies the row): rollup rows to the Ts whose edges miss their
+    # day, raw rows to the Ts that have an edge on their day.
+    frames_param = f"{{frames:{_FRAME}}}"
+
+    def join(condition: str) -> str:
+        return f"ARRAY JOIN arrayFilter(frame -> {condition}, {frames_param}) AS frame" if batched else ""
+
+    rollup = {"n": "engagements", "np": "if(initiated_by = 'partner', engagements, 0)", "q": "duration_minutes * {weight}",
+              "type_bit": _TYPE_BIT, "eco": "ecosystem_partners", "first_t": "first_time", "last_t": "last_time"}  # fmt: skip
+    if batched:  # rows per partner and day first: fewer rows to copy
+        merge = {"n": "sum", "np": "sum", "q": "sum", "type_bit": "groupBitOr", "eco": "groupUniqArrayArray",
+                 "first_t": "min", "last_t": "max"}  # fmt: skip
+        rollup = {name: f"{merge[name]}({expr})" for name, expr in rollup.items()}
+    return (
+        _METRICS_SQL.replace("{rollup_columns}", ", ".join(f"{expr} AS {name}" for name, expr in rollup.items()))
+        .replace("{rollup_group}", "GROUP BY partner_id, day" if batched else "")
+        .replace("{weight}", scoring.weight_sql())
+        .replace("{partner_filter}", "AND partner_id = {partner:String}" if partner else "")
+        .replace("{frame_const}", "" if batched else f"{frames_param}[1] AS frame, ")
+        .replace("{rollup_join}", join("day < frame.6 AND NOT has([frame.7, frame.8, frame.9, frame.10], day)"))
+        .replace("{raw_join}", join("has([frame.6, frame.7, frame.8, frame.9, frame.10], day) AND t <= frame.1"))
+        .replace("{before_join}", join("1"))
+    )
+
+
 def compute_metrics(client: Client, as_of: datetime, scoring: Scoring, partner: str | None = None) -> list[Metrics]:
     return next(iter(compute_metrics_at(client, [as_of], scoring, partner).values()))
 
@@ -187,14 +216,7 @@ def compute_metrics_at(
     starts = [month, 2 * month, month * (1 + baseline_months), scoring.window("activity")]
     frames = [(t, *(t - w for w in starts)) for t in times]
     edge_days = sorted({edge.date() for frame in frames for edge in frame})
-    # One T is a constant; several are joined to every row (which copies the row).
-    frames_param = f"{{frames:{_FRAME}}}"
-    sql = (
-        _METRICS_SQL.replace("{weight}", scoring.weight_sql())
-        .replace("{partner_filter}", "AND partner_id = {partner:String}" if partner is not None else "")
-        .replace("{frame_const}", f"{frames_param}[1] AS frame, " if len(times) == 1 else "")
-        .replace("{frame_join}", "" if len(times) == 1 else f"ARRAY JOIN {frames_param} AS frame")
-    )
+    sql = _metrics_sql(scoring, batched=len(times) > 1, partner=partner is not None)
     types = engagement_types()
     params: dict[str, Any] = dict(
         frames=[(*map(_ts, frame), *(edge.date().isoformat() for edge in frame)) for frame in frames],
@@ -208,23 +230,14 @@ def compute_metrics_at(
         partner=partner or "",
     )
     out: dict[datetime, list[Metrics]] = {t: [] for t in times}
-    for row in client.query(sql, parameters=params).named_results():
-        as_of = aware(row["as_of"])
-        out[as_of].append(
-            Metrics(
-                partner_id=row["partner_id"],
-                as_of=as_of,
-                quality_minutes_30d=row["quality_minutes_30d"],
-                quality_minutes_prev_30d=row["quality_minutes_prev_30d"],
-                baseline_minutes_30d=row["baseline_minutes_30d"],
-                engagements_90d=int(row["engagements_90d"]),
-                partner_initiated_90d=int(row["partner_initiated_90d"]),
-                distinct_types_90d=int(row["distinct_types_90d"]),
-                ecosystem_partners_90d=int(row["ecosystem_partners_90d"]),
-                first_engagement_at=aware(row["first_engagement_at"]),
-                last_engagement_at=aware(row["last_engagement_at"]),
-            )
-        )
+    as_ofs: dict[datetime, datetime] = {}  # as returned -> aware, once per T
+    for as_of, partner_id, q_month, q_prev, q_baseline, n_activity, n_partner, types, eco, first, last in client.query(
+        sql, parameters=params
+    ).result_rows:
+        t = as_ofs.get(as_of) or as_ofs.setdefault(as_of, aware(as_of))
+        metrics = Metrics(partner_id, t, q_month, q_prev, q_baseline, n_activity, n_partner, types, eco, aware(first),
+                          aware(last))  # fmt: skip
+        out[t].append(metrics)
     return out
 
 

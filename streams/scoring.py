@@ -113,9 +113,10 @@ def load_scoring(path: str | Path | None = None) -> Scoring:
     return Scoring(raw)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Metrics:
-    """A partner's metrics as of T (§3); times are aware UTC datetimes."""
+    """A partner's metrics as of T (§3); times are aware UTC datetimes. (Not frozen: a
+    catch-up makes hundreds of thousands, and a frozen dataclass is slow to build.)"""
 
     partner_id: str
     as_of: datetime
@@ -138,7 +139,7 @@ class Metrics:
         return self.partner_initiated_90d / self.engagements_90d if self.engagements_90d else None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Health:
     metrics: Metrics
     trend: float

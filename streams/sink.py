@@ -122,8 +122,11 @@ def _insert_json(client: Client, table: str, columns: list[str], rows: Iterable[
 _JSON_INSERT = {"date_time_input_format": "best_effort"}
 
 
-def _stored(client: Client, table: str, key: str, key_type: str, keys: list) -> set:
-    """Which of `keys` (values of the expression `key`, of type `key_type`) `table` holds."""
+def already_stored(client: Client, table: str, key: str, key_type: str, keys: list) -> set:
+    """Which of `keys` (values of the expression `key`, of type `key_type`) `table` holds.
+
+    The tables' bloom filter on `id` leaves only the granules that may hold one of the
+    keys, so the cost follows the keys found (redeliveries), not the history stored."""
     literal, parameters, settings = _json_literal(keys)
     query = f"SELECT {key} FROM {table} WHERE {key} IN JSONExtract({literal}, 'Array({key_type})')"
     return {row[0] for row in client.query(query, parameters=parameters, settings=settings).result_rows}
@@ -136,7 +139,7 @@ def _missing(client: Client, table: str, items: list[Accepted]) -> list[Accepted
         first.setdefault(records.key(item), item)
     if not first:
         return []
-    stored = _stored(client, table, "(source, id)", "Tuple(String, String)", list(first))
+    stored = already_stored(client, table, "(source, id)", "Tuple(String, String)", list(first))
     return [item for key, item in first.items() if key not in stored]
 
 
@@ -145,7 +148,9 @@ def write_batch(client: Client, batch: Classified) -> Written:
     profiles = _missing(client, "partners", batch.profiles)
     dead = _first_of_each(batch.rejected, lambda r: records.dead_letter_id(r[1]))
     if dead:
-        stored = _stored(client, "dead_letters", "id", "String", [records.dead_letter_id(raw) for _, raw, _ in dead])
+        stored = already_stored(
+            client, "dead_letters", "id", "String", [records.dead_letter_id(raw) for _, raw, _ in dead]
+        )
         dead = [d for d in dead if records.dead_letter_id(d[1]) not in stored]
     # Dead letters first, events last: if the worker dies in between, the redelivered
     # batch finds the first inserts stored and skips them.
