@@ -42,6 +42,7 @@ async def baseline(bootstrap: str, n: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--batch-size", type=int, help="the worker's PARTNERPULSE_BATCH_SIZE (default: its default)")
     args = parser.parse_args()
     data = records(args.events)
     work = Path(tempfile.mkdtemp(prefix="pp-ingest-"))
@@ -52,7 +53,7 @@ def main() -> None:
         rate_base = asyncio.run(baseline(bootstrap, len(data)))
         print(f"baseline  plain aiokafka consumer: {rate_base:12,.0f} events/s (reading only)")
 
-        with worker(work, bootstrap) as running:
+        with worker(work, bootstrap, batch_size=args.batch_size) as running:
             t = time.perf_counter()
             first = None  # (seconds, records) when the first batch was stored
             while (status := running.status())["processed"]["records"] < len(data):

@@ -32,6 +32,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=2_000_000)
     parser.add_argument("--store", choices=["embedded", "server"], default="embedded")
+    parser.add_argument("--batch-size", type=int, help="the worker's PARTNERPULSE_BATCH_SIZE (default: its default)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="pp-memory-"))
     server = StoreProcess(work / "server").start() if args.store == "server" else None
@@ -48,7 +49,7 @@ def measure(args, work: Path, clickhouse: str | None) -> None:
         # Streamed: this process never holds all N records at once.
         print(f"produced {args.events:,} events in {produce(bootstrap, iter_records(args.events)):.1f} s")
 
-        running = worker(work, bootstrap, clickhouse)
+        running = worker(work, bootstrap, clickhouse, args.batch_size)
         with running:
             pid = running.proc.pid
             idle = rss_mb(pid)

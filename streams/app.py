@@ -26,10 +26,10 @@ from streams.scoring import load_scoring
 from streams.sink import Classified, Sink, Written, classify
 from streams.validation import Accepted, revalidate
 
-# Large batches are where the speed is (chDB inserts), a short wait keeps latency low.
 log = logging.getLogger(__name__)
 
-BATCH_MAX = 10_000
+# A batch is up to settings.batch_size records: large batches are where the speed is
+# (chDB inserts); waiting at most this long for one keeps latency low.
 BATCH_WITHIN = 0.5
 MAX_DELIVERIES_IN_FLIGHT = 64
 MAX_RETRY_DELAY = 30.0
@@ -198,12 +198,15 @@ def create_app(
             processed.add(len(batch), written)
             state["last_stored"] = time.monotonic()
 
-    async def read_forever(prepared: asyncio.Queue) -> None:
+    async def read_forever(prepared: asyncio.Queue, room: asyncio.Semaphore) -> None:
         try:
             while True:
-                records = await reader.get(BATCH_MAX, BATCH_WITHIN)
+                await room.acquire()  # given back once the batch is stored
+                records = await reader.get(settings.batch_size, BATCH_WITHIN)
                 if records:
                     await prepared.put((records, *await prepare(records)))
+                else:
+                    room.release()
         except Exception as exc:
             await prepared.put(exc)
             raise
@@ -211,10 +214,11 @@ def create_app(
     @app.task
     async def _ingest() -> None:
         await reader.start()
-        # One batch prepared ahead while the previous one is stored, and no more: the
-        # bounded queue stops reading when the store falls behind (back-pressure).
-        prepared: asyncio.Queue = asyncio.Queue(maxsize=1)
-        reading = asyncio.ensure_future(read_forever(prepared))
+        # One batch read and classified while the previous one is stored, and no more
+        # (memory, and back-pressure: reading stops when the store falls behind).
+        prepared: asyncio.Queue = asyncio.Queue()
+        room = asyncio.Semaphore(2)
+        reading = asyncio.ensure_future(read_forever(prepared, room))
         try:
             while True:
                 item = await prepared.get()
@@ -235,6 +239,7 @@ def create_app(
                         log.error("storing a batch of %d failed (attempt %d, retrying in %.1f s): %s",
                                   len(records), failures, delay, state["store_error"])  # fmt: skip
                         await asyncio.sleep(delay)
+                room.release()
                 wake_evaluator.set()
         finally:
             reading.cancel()

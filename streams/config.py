@@ -28,6 +28,9 @@ class Settings:
     # Seconds Kafka may stay unreachable: then a worker stops (non-zero exit status, for
     # an orchestrator to restart it) and `send` reports what was not acknowledged.
     broker_timeout: float = 60.0
+    # Records read and stored per batch, at most: larger batches are faster (fewer, larger
+    # inserts) and hold more memory (two batches are in flight).
+    batch_size: int = 10_000
 
     @property
     def embedded_kafka(self) -> bool:
@@ -79,6 +82,7 @@ def load(environ: dict[str, str] | None = None) -> Settings:
         webhook_secret=env.get("PARTNERPULSE_WEBHOOK_SECRET") or None,
         ingest_tokens=tuple(t for t in env.get("PARTNERPULSE_INGEST_TOKENS", "").replace(",", " ").split() if t),
         broker_timeout=float(env.get("PARTNERPULSE_BROKER_TIMEOUT") or 60),
+        batch_size=max(1, int(env.get("PARTNERPULSE_BATCH_SIZE") or 10_000)),
     )
 
 

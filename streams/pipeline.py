@@ -91,6 +91,7 @@ class PipelineProcess:
         env["PARTNERPULSE_CLICKHOUSE"] = self.settings.clickhouse
         if self.settings.session_timeout:
             env["PARTNERPULSE_SESSION_TIMEOUT"] = str(self.settings.session_timeout)
+        env["PARTNERPULSE_BATCH_SIZE"] = str(self.settings.batch_size)
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in __exit__
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "streams.cli", "up"],

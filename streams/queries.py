@@ -15,9 +15,11 @@ from streams.formats import iso, safe_text
 
 
 def counts(client: Client) -> dict[str, int]:
+    # Engaged partners from `partner_months` (a row per partner and month), not by
+    # reading every stored event: /status asks this often.
     row = client.query(
         "SELECT (SELECT count() FROM engagement_events), (SELECT count() FROM partners), "
-        "(SELECT count() FROM dead_letters), (SELECT uniqExact(partner_id) FROM engagement_events)"
+        "(SELECT count() FROM dead_letters), (SELECT uniqExact(partner_id) FROM partner_months)"
     ).result_rows[0]
     return dict(zip(["engagement_events", "partners", "dead_letters", "partners_engaged"], map(int, row), strict=True))
 

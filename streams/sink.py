@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
+from typing import Any
 
 import orjson
 from clickhouse_connect.driver.client import Client
@@ -29,7 +30,9 @@ from streams.validation import Accepted, Rejected, validate
 class Classified:
     """A batch split by destination; pure data."""
 
-    engagements: list[Accepted] = field(default_factory=list)
+    # Engagements already as their row, a JSON line, keyed by (source, id): built on the
+    # classifying thread, and the parsed event is not kept while the batch waits.
+    engagements: list[tuple[tuple[str, str], bytes]] = field(default_factory=list)
     profiles: list[Accepted] = field(default_factory=list)
     rejected: list[tuple[Rejected, bytes, Origin]] = field(default_factory=list)
     latest: dict[int, datetime] = field(default_factory=dict)  # partition -> latest accepted event time
@@ -52,7 +55,10 @@ def classify(batch: Iterable[tuple[bytes, Origin]]) -> Classified:
         if isinstance(result, Rejected):
             out.rejected.append((result, raw, origin))
             continue
-        (out.profiles if result.kind == "profile" else out.engagements).append(result)
+        if result.kind == "profile":
+            out.profiles.append(result)
+        else:
+            out.engagements.append((records.key(result), orjson.dumps(records.engagement_row(result))))
         if origin.partition not in out.latest or result.time > out.latest[origin.partition]:
             out.latest[origin.partition] = result.time
     return out
@@ -110,12 +116,11 @@ def _json_literal(value) -> tuple[str, dict, dict]:
     return "unhex($json$)", {"$json$": data}, {"max_query_size": len(data) + 65536}
 
 
-def _insert_json(client: Client, table: str, columns: list[str], rows: Iterable[tuple]) -> None:
-    """Insert rows as JSON lines. orjson writes them in C and ClickHouse parses them in
-    C++, with the GIL free: clickhouse-connect's Native encoder would run in Python and
-    hold the GIL the reader and the classifier need (the worker is bound by it)."""
-    body = b"\n".join(map(orjson.dumps, rows))
-    client.raw_insert(table, columns, body, fmt="JSONCompactEachRow", settings=_JSON_INSERT)
+def _insert_json(client: Client, table: str, columns: list[str], lines: list[bytes]) -> None:
+    """Insert rows given as JSON lines (see `classify`). orjson wrote them in C and
+    ClickHouse parses them in C++: clickhouse-connect's Native encoder would run in
+    Python on the store thread, which is the worker's bottleneck."""
+    client.raw_insert(table, columns, b"\n".join(lines), fmt="JSONCompactEachRow", settings=_JSON_INSERT)
 
 
 # orjson writes times as RFC 3339 with an offset, which needs the best-effort parser.
@@ -132,11 +137,11 @@ def already_stored(client: Client, table: str, key: str, key_type: str, keys: li
     return {row[0] for row in client.query(query, parameters=parameters, settings=settings).result_rows}
 
 
-def _missing(client: Client, table: str, items: list[Accepted]) -> list[Accepted]:
-    """The first item of each (source, id) not stored in `table` yet."""
-    first: dict[tuple[str, str], Accepted] = {}
-    for item in items:
-        first.setdefault(records.key(item), item)
+def _missing(client: Client, table: str, keyed: Iterable[tuple[tuple[str, str], Any]]) -> list:
+    """The first item of each (source, id) key not stored in `table` yet."""
+    first: dict[tuple[str, str], Any] = {}
+    for key, item in keyed:
+        first.setdefault(key, item)
     if not first:
         return []
     stored = already_stored(client, table, "(source, id)", "Tuple(String, String)", list(first))
@@ -145,7 +150,7 @@ def _missing(client: Client, table: str, items: list[Accepted]) -> list[Accepted
 
 def write_batch(client: Client, batch: Classified) -> Written:
     engagements = _missing(client, "engagement_events", batch.engagements)
-    profiles = _missing(client, "partners", batch.profiles)
+    profiles = _missing(client, "partners", ((records.key(p), p) for p in batch.profiles))
     dead = _first_of_each(batch.rejected, lambda r: records.dead_letter_id(r[1]))
     if dead:
         stored = already_stored(
@@ -161,7 +166,7 @@ def write_batch(client: Client, batch: Classified) -> Written:
     if profiles:
         client.insert("partners", [records.profile_row(p) for p in profiles], column_names=records.PROFILE_COLUMNS)
     if engagements:
-        _insert_json(client, "engagement_events", records.ENGAGEMENT_COLUMNS, map(records.engagement_row, engagements))
+        _insert_json(client, "engagement_events", records.ENGAGEMENT_COLUMNS, engagements)
     if batch.active:
         record_progress(client, [(topic, p, batch.latest.get(p), at) for (topic, p), at in batch.active.items()])
     accepted = len(batch.engagements) + len(batch.profiles)
