@@ -2,8 +2,8 @@
 
 Full days inside a window come from the `partner_daily` rollup; the days that hold a
 window edge (the days of T, T−30d, T−60d, T−90d, T−120d) come from raw rows, so every
-window is exact to the millisecond. A rollup row stands for its day at the day's
-first event time: a day without an edge lies wholly inside or outside each window.
+window is exact to the millisecond: a day without an edge lies wholly inside or outside
+each window.
 """
 
 from __future__ import annotations
@@ -75,7 +75,10 @@ def _by_time(start: str, end: str) -> str:
     return f"(t > {start} AND t <= {end})"
 
 
-_EDGE = "day IN (as_of_day, month_day, two_months_day, baseline_day, activity_day)"
+# Which rows count for a T (in terms of its frame): rollup rows of days before T's and
+# not an edge day; raw rows of T's edge days, up to T.
+_ROLLUP_ROWS = "day < frame.6 AND NOT has([frame.7, frame.8, frame.9, frame.10], day)"
+_RAW_ROWS = "has([frame.6, frame.7, frame.8, frame.9, frame.10], day) AND t <= frame.1"
 
 _METRICS_SQL = f"""
 SELECT
@@ -105,8 +108,8 @@ FROM
             {{rollup_group}}
         )
         {{rollup_join}}
+        WHERE {_ROLLUP_ROWS}
     )
-    WHERE day < as_of_day AND NOT {_EDGE}
     GROUP BY as_of, partner_id
     UNION ALL
     SELECT as_of, partner_id, {_windowed(_by_time)}
@@ -123,8 +126,8 @@ FROM
             WHERE toDate(time) IN {{edge_days:Array(Date)}} AND time <= {{to_t:{_TIME}}} {{partner_filter}}
         )
         {{raw_join}}
+        WHERE {_RAW_ROWS}
     )
-    WHERE t <= as_of AND {_EDGE}
     GROUP BY as_of, partner_id
     UNION ALL
     SELECT as_of, partner_id, 0., 0., 0., toUInt64(0), toUInt64(0), toUInt64(0), CAST([], 'Array(String)'),
@@ -176,8 +179,7 @@ def parse_as_of(text: str | None, now: datetime | None = None) -> datetime:
 def _metrics_sql(scoring: Scoring, batched: bool, partner: bool) -> str:
     """The metrics query for one T (`batched` False) or several, for all partners or one."""
     # One T is a constant. Several are joined to the rows, each row only to the frames it
-    # counts for (a join copies the row): rollup rows to the Ts whose edges miss their
-    # day, raw rows to the Ts that have an edge on their day.
+    # counts for (a join copies the row; the WHERE then holds already).
     frames_param = f"{{frames:{_FRAME}}}"
 
     def join(condition: str) -> str:
@@ -195,8 +197,8 @@ def _metrics_sql(scoring: Scoring, batched: bool, partner: bool) -> str:
         .replace("{weight}", scoring.weight_sql())
         .replace("{partner_filter}", "AND partner_id = {partner:String}" if partner else "")
         .replace("{frame_const}", "" if batched else f"{frames_param}[1] AS frame, ")
-        .replace("{rollup_join}", join("day < frame.6 AND NOT has([frame.7, frame.8, frame.9, frame.10], day)"))
-        .replace("{raw_join}", join("has([frame.6, frame.7, frame.8, frame.9, frame.10], day) AND t <= frame.1"))
+        .replace("{rollup_join}", join(_ROLLUP_ROWS))
+        .replace("{raw_join}", join(_RAW_ROWS))
         .replace("{before_join}", join("1"))
     )
 
@@ -231,13 +233,9 @@ def compute_metrics_at(
     )
     out: dict[datetime, list[Metrics]] = {t: [] for t in times}
     as_ofs: dict[datetime, datetime] = {}  # as returned -> aware, once per T
-    for as_of, partner_id, q_month, q_prev, q_baseline, n_activity, n_partner, types, eco, first, last in client.query(
-        sql, parameters=params
-    ).result_rows:
+    for as_of, partner_id, *sums, first, last in client.query(sql, parameters=params).result_rows:
         t = as_ofs.get(as_of) or as_ofs.setdefault(as_of, aware(as_of))
-        metrics = Metrics(partner_id, t, q_month, q_prev, q_baseline, n_activity, n_partner, types, eco, aware(first),
-                          aware(last))  # fmt: skip
-        out[t].append(metrics)
+        out[t].append(Metrics(partner_id, t, *sums, aware(first), aware(last)))
     return out
 
 

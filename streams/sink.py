@@ -10,7 +10,7 @@ makes check-then-insert atomic within the worker.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -62,16 +62,6 @@ def classify(batch: Iterable[tuple[bytes, Origin]]) -> Classified:
         if origin.partition not in out.latest or result.time > out.latest[origin.partition]:
             out.latest[origin.partition] = result.time
     return out
-
-
-def _first_of_each(items: Sequence, key) -> list:
-    seen, kept = set(), []
-    for item in items:
-        k = key(item)
-        if k not in seen:
-            seen.add(k)
-            kept.append(item)
-    return kept
 
 
 class Sink:
@@ -137,26 +127,22 @@ def already_stored(client: Client, table: str, key: str, key_type: str, keys: li
     return {row[0] for row in client.query(query, parameters=parameters, settings=settings).result_rows}
 
 
-def _missing(client: Client, table: str, keyed: Iterable[tuple[tuple[str, str], Any]]) -> list:
-    """The first item of each (source, id) key not stored in `table` yet."""
-    first: dict[tuple[str, str], Any] = {}
-    for key, item in keyed:
-        first.setdefault(key, item)
+def _missing(client: Client, table: str, keyed: Iterable[tuple[Any, Any]], key: str = "(source, id)",
+             key_type: str = "Tuple(String, String)") -> list:  # fmt: skip
+    """The first item of each key not stored in `table` yet (`key`: the key as SQL)."""
+    first: dict[Any, Any] = {}
+    for k, item in keyed:
+        first.setdefault(k, item)
     if not first:
         return []
-    stored = already_stored(client, table, "(source, id)", "Tuple(String, String)", list(first))
-    return [item for key, item in first.items() if key not in stored]
+    stored = already_stored(client, table, key, key_type, list(first))
+    return [item for k, item in first.items() if k not in stored]
 
 
 def write_batch(client: Client, batch: Classified) -> Written:
     engagements = _missing(client, "engagement_events", batch.engagements)
     profiles = _missing(client, "partners", ((records.key(p), p) for p in batch.profiles))
-    dead = _first_of_each(batch.rejected, lambda r: records.dead_letter_id(r[1]))
-    if dead:
-        stored = already_stored(
-            client, "dead_letters", "id", "String", [records.dead_letter_id(raw) for _, raw, _ in dead]
-        )
-        dead = [d for d in dead if records.dead_letter_id(d[1]) not in stored]
+    dead = _missing(client, "dead_letters", ((records.dead_letter_id(r[1]), r) for r in batch.rejected), "id", "String")
     # Dead letters first, events last: if the worker dies in between, the redelivered
     # batch finds the first inserts stored and skips them.
     if dead:
