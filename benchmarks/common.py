@@ -9,10 +9,11 @@ import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from streams import config, simulator
+from streams import config
+from streams.broker.producer import open_producer
 from streams.config import TOPIC_EVENTS
-from streams.pipeline import PipelineProcess
-from streams.producer import open_producer
+from streams.demo import simulator
+from streams.worker.pipeline import PipelineProcess
 
 # Run from a checkout: the benchmarks share the tests' helpers (the ClickHouse stand-in).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))

@@ -21,7 +21,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer
 from common import produce, records, worker
 
-from streams.broker import embedded_broker, ensure_topics
+from streams.broker.embedded import embedded_broker, ensure_topics
 from streams.config import TOPIC_EVENTS
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from common import iter_records, produce, rss_mb, worker
 
-from streams.broker import embedded_broker, ensure_topics
+from streams.broker.embedded import embedded_broker, ensure_topics
 from tests.chdb_server import StoreProcess
 
 

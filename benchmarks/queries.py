@@ -21,14 +21,14 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
-from streams import store
-from streams.evaluation import Evaluator, record_progress
-from streams.health import health
-from streams.panels import dashboards, expand
-from streams.records import Origin
-from streams.report import report_data
-from streams.scoring import load_scoring
-from streams.sink import already_stored, classify, write_batch
+from streams.reporting.panels import dashboards, expand
+from streams.reporting.report import report_data
+from streams.rules.scoring import load_scoring
+from streams.store import connection as store
+from streams.store.evaluations import Evaluator, record_progress
+from streams.store.metrics import health
+from streams.store.rows import Origin
+from streams.store.writes import already_stored, classify, write_batch
 
 TYPES = [
     ("partner.webinar", "role", ["host", "cohost", "attendee"]),

@@ -21,10 +21,10 @@ from pathlib import Path
 from common import produce, records, worker
 from ingest import baseline
 
-from streams import runtime
-from streams.broker import embedded_broker, ensure_topics
+from streams.broker.embedded import embedded_broker, ensure_topics
 from streams.formats import parse_iso
-from streams.watermark import midnight_at_or_before
+from streams.rules.watermark import midnight_at_or_before
+from streams.worker import runtime
 
 
 def main() -> None:

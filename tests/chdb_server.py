@@ -147,7 +147,7 @@ class StoreProcess:
     (same port, same data), so a test can take the store away and bring it back."""
 
     def __init__(self, path, password: str = ""):
-        from streams.broker import free_port
+        from streams.broker.embedded import free_port
 
         self.path, self.port, self.proc = path, free_port(), None
         self.dsn = f"http://default:{password}@127.0.0.1:{self.port}/partnerpulse?compress=False"
@@ -155,7 +155,7 @@ class StoreProcess:
     def start(self) -> StoreProcess:
         import subprocess
 
-        from streams.broker import wait_for_port
+        from streams.broker.embedded import wait_for_port
         from streams.paths import ROOT
 
         self.proc = subprocess.Popen([sys.executable, "-m", "tests.chdb_server", str(self.path), str(self.port)],

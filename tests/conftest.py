@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from streams import config, store
+from streams import config
 from streams.config import Settings
-from streams.pipeline import PipelineProcess
+from streams.store import connection as store
+from streams.worker.pipeline import PipelineProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "schemas" / "examples"

@@ -16,12 +16,13 @@ import orjson
 import pytest
 from kafka import KafkaConsumer
 
-from streams import alerting, store
-from streams.broker import embedded_broker, ensure_topics
+from streams.broker.embedded import embedded_broker, ensure_topics
+from streams.broker.producer import open_producer, send_raw
 from streams.config import TOPIC_ALERTS
-from streams.pipeline import PipelineProcess
-from streams.producer import open_producer, send_raw
-from streams.scoring import Health, Metrics, load_scoring
+from streams.rules import alerting
+from streams.rules.scoring import Health, Metrics, load_scoring
+from streams.store import connection as store
+from streams.worker.pipeline import PipelineProcess
 
 from . import oracle
 from .conftest import cli

@@ -46,7 +46,7 @@ def test_help_lists_the_commands(settings):
 
 def test_a_store_held_by_another_process_is_explained(settings):
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from streams import store; c = store.connect(sys.argv[1]); "
+        [sys.executable, "-c", "import sys, time; from streams.store.connection import connect; c = connect(sys.argv[1]); "
          "print('ready', flush=True); time.sleep(60)", settings.clickhouse],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
     )  # fmt: skip

@@ -13,10 +13,12 @@ import orjson
 import pytest
 import yaml
 
-from streams import badinput, grafana, panels, store
-from streams.broker import embedded_broker, ensure_topics
-from streams.producer import open_producer, send_raw
-from streams.scoring import load_scoring
+from streams.broker.embedded import embedded_broker, ensure_topics
+from streams.broker.producer import open_producer, send_raw
+from streams.reporting import grafana, panels
+from streams.rules.scoring import load_scoring
+from streams.store import connection as store
+from tests import badinput
 
 from .conftest import EXAMPLES, cli, env_for
 from .fake_grafana import FakeGrafana

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from streams import store
+from streams.store import connection as store
 
 from .conftest import ROOT
 

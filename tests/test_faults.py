@@ -20,11 +20,11 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from streams import config
-from streams.broker import embedded_broker, ensure_topics, free_port
+from streams.broker.embedded import embedded_broker, ensure_topics, free_port
+from streams.broker.producer import open_producer, send_raw
+from streams.broker.reader import GROUP
 from streams.config import TOPIC_EVENTS
-from streams.consumer import GROUP
-from streams.pipeline import PipelineProcess
-from streams.producer import open_producer, send_raw
+from streams.worker.pipeline import PipelineProcess
 
 from . import oracle, test_alerts
 from .chdb_server import StoreProcess

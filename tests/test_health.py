@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from streams import store
-from streams.broker import embedded_broker, ensure_topics
-from streams.pipeline import PipelineProcess
-from streams.producer import open_producer, send_raw
+from streams.broker.embedded import embedded_broker, ensure_topics
+from streams.broker.producer import open_producer, send_raw
+from streams.store import connection as store
+from streams.worker.pipeline import PipelineProcess
 
 from . import oracle
 from .conftest import cli

@@ -14,10 +14,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streams import csvimport, validation
-from streams.records import Origin
-from streams.sink import classify
-from streams.validation import Accepted, Rejected
+from streams.ingest import csv_import as csvimport
+from streams.rules import validation
+from streams.rules.validation import Accepted, Rejected
+from streams.store.rows import Origin
+from streams.store.writes import classify
 
 from .conftest import ROOT, cli
 
@@ -161,7 +162,7 @@ def test_hostile_text_is_stored_and_shown_verbatim(settings, pipeline, tmp_path)
     sent = cli(settings, "send", str(path))
     assert sent.returncode == 0, sent.stderr.decode()
     assert cli(settings, "send", str(broken)).returncode == 1  # rejected by send: never produced
-    from streams.producer import open_producer, send_raw
+    from streams.broker.producer import open_producer, send_raw
 
     producer = open_producer(pipeline.info["kafka"])
     send_raw(producer, [(None, orjson.dumps({"id": n[:250], "source": n, "type": "partner.meeting"}))

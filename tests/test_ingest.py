@@ -11,10 +11,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from streams import csvimport
-from streams.ingest import BODY_IDLE_SECONDS, IngestError, authorize
+from streams.ingest import csv_import as csvimport
+from streams.ingest.http_binding import BODY_IDLE_SECONDS, IngestError, authorize
 from streams.paths import SCHEMAS_DIR
-from streams.pipeline import PipelineProcess
+from streams.worker.pipeline import PipelineProcess
 
 from .conftest import EXAMPLES, cli
 

@@ -13,11 +13,12 @@ import orjson
 import pytest
 from kafka import KafkaConsumer
 
-from streams import badinput, runtime
-from streams.broker import embedded_broker, ensure_topics
+from streams.broker.embedded import embedded_broker, ensure_topics
+from streams.broker.producer import open_producer, send_raw
 from streams.config import TOPIC_DLQ
-from streams.pipeline import PipelineProcess
-from streams.producer import open_producer, send_raw
+from streams.worker import runtime
+from streams.worker.pipeline import PipelineProcess
+from tests import badinput
 
 from .conftest import EXAMPLES, cli
 
@@ -176,7 +177,7 @@ def test_probes_answer(settings, pipeline):
 def test_init_prepares_a_deployment(settings):
     from kafka import KafkaAdminClient
 
-    from streams import store
+    from streams.store import connection as store
 
     with embedded_broker() as bootstrap:
         real = dataclasses.replace(settings, kafka=bootstrap)
@@ -202,9 +203,10 @@ def test_dlq_replay_resubmits_what_passes_now_and_keeps_the_rest(settings):
     """Dead letters left by an older version (whose rules rejected a now-valid event)."""
     from datetime import UTC, datetime
 
-    from streams import records, store
-    from streams.records import Origin
-    from streams.validation import Rejected
+    from streams.rules.validation import Rejected
+    from streams.store import connection as store
+    from streams.store import rows as records
+    from streams.store.rows import Origin
 
     fixed = (EXAMPLES / "events.jsonl").read_bytes().splitlines()[3]
     origin = Origin("engagement-events", 0, 7, datetime.now(UTC))

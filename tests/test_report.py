@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from streams import report
+from streams.reporting import report
 
 from .conftest import ROOT, env_for
 

@@ -14,9 +14,9 @@ import time
 import orjson
 import pytest
 
-from streams.broker import embedded_broker, ensure_topics
-from streams.pipeline import PipelineProcess
-from streams.producer import open_producer, send_raw
+from streams.broker.embedded import embedded_broker, ensure_topics
+from streams.broker.producer import open_producer, send_raw
+from streams.worker.pipeline import PipelineProcess
 
 from . import oracle, test_alerts
 from .chdb_server import StoreProcess

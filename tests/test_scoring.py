@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from streams.scoring import Metrics, ScoringError, assess, load_scoring, round_score, trend
+from streams.rules.scoring import Metrics, ScoringError, assess, load_scoring, round_score, trend
 
 T = datetime(2026, 11, 20, tzinfo=UTC)
 SCORING = load_scoring()

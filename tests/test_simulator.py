@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-from streams import simulator
-from streams.validation import Rejected, validate
+from streams.demo import simulator
+from streams.rules.validation import Rejected, validate
 
 from . import oracle
 

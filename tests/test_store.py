@@ -7,9 +7,10 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from streams import queries, store
-from streams.records import Origin
-from streams.sink import classify, write_batch
+from streams.store import connection as store
+from streams.store import reads as queries
+from streams.store.rows import Origin
+from streams.store.writes import classify, write_batch
 
 ORIGIN = Origin("engagement-events", 0, 0, datetime(2026, 11, 26, tzinfo=UTC))
 

@@ -6,9 +6,9 @@ import orjson
 import pytest
 from jsonschema import Draft202012Validator
 
-from streams import badinput
 from streams.paths import SCHEMAS_DIR
-from streams.validation import Accepted, Rejected, known_types, validate
+from streams.rules.validation import Accepted, Rejected, known_types, validate
+from tests import badinput
 
 from .conftest import EXAMPLES
 
@@ -185,7 +185,8 @@ def test_partner_id_with_a_trailing_newline_is_rejected():
 def test_fast_and_explaining_validators_agree():
     """The compiled fast path and jsonschema (which explains rejections) must accept
     exactly the same events."""
-    from streams import simulator, validation
+    from streams.demo import simulator
+    from streams.rules import validation
 
     schemas = validation._schemas()
     candidates = [orjson.loads(r) for _, r in simulator.simulate(partners=24, days=60, seed=3).records

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from streams.watermark import PartitionProgress, midnights_between, watermark
+from streams.rules.watermark import PartitionProgress, midnights_between, watermark
 
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
 H = timedelta(hours=1)

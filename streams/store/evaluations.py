@@ -10,12 +10,13 @@ from typing import Any
 import orjson
 from clickhouse_connect.driver.client import Client
 
-from streams import alerting, delivery
-from streams.delivery import Target
 from streams.formats import aware, iso, parse_iso
-from streams.health import compute_metrics_at, parse_as_of
-from streams.scoring import Scoring, assess
-from streams.watermark import PartitionProgress, midnight_at_or_before, midnights_between, watermark
+from streams.rules import alerting
+from streams.rules.scoring import Scoring, assess
+from streams.rules.watermark import PartitionProgress, midnight_at_or_before, midnights_between, watermark
+from streams.store import outbox as delivery
+from streams.store.metrics import compute_metrics_at, parse_as_of
+from streams.store.outbox import Target
 
 HEALTH_COLUMNS = [
     "day", "as_of", "partner_id", "score", "status", "quality", "recency", "reciprocity", "breadth", "momentum",

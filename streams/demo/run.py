@@ -14,12 +14,15 @@ from urllib.parse import urlencode
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from streams import report, runtime, simulator, views
+from streams.broker.producer import open_producer
 from streams.config import Settings
+from streams.demo import simulator
 from streams.formats import iso, parse_iso
-from streams.pipeline import PipelineProcess
-from streams.producer import open_producer
-from streams.watermark import midnight_at_or_before
+from streams.reporting import report
+from streams.reporting import terminal as views
+from streams.rules.watermark import midnight_at_or_before
+from streams.worker import runtime
+from streams.worker.pipeline import PipelineProcess
 
 # The demo's stream ends when the simulation does: let idle partitions release the
 # watermark after 2 s instead of 30 s, so the last midnights are evaluated promptly.

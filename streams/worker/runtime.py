@@ -14,8 +14,9 @@ from typing import Any
 
 import orjson
 
-from streams import api, store
 from streams.config import Settings
+from streams.reporting import queries as api
+from streams.store import connection as store
 
 
 class PipelineError(RuntimeError):

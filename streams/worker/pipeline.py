@@ -13,9 +13,11 @@ from collections.abc import Callable
 
 import faust
 
-from streams import broker, runtime, store
-from streams.app import create_app
+from streams.broker import embedded as broker
 from streams.config import Settings, redact
+from streams.store import connection as store
+from streams.worker import runtime
+from streams.worker.app import create_app
 
 FATAL_STOP_WITHIN = 20.0
 

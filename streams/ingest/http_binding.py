@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from streams.validation import Accepted, Rejected, validate
+from streams.rules.validation import Accepted, Rejected, validate
 
 MAX_BODY_BYTES = 5 * 1024 * 1024
 # A client that stops sending its body this long is answered 408 (no slow-loris holds).

@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import orjson
 import yaml
 
-from streams.validation import Accepted, Rejected, validate_event
+from streams.rules.validation import Accepted, Rejected, validate_event
 
 
 class MappingError(ValueError):

@@ -16,13 +16,15 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from streams import config, runtime, views
-from streams.broker import BrokerError
-from streams.health import METRIC_FIELDS as HEALTH_METRICS
-from streams.producer import SendError, bootstrap_for, open_producer, read_lines, send_lines
-from streams.producer import close as close_producer
-from streams.scoring import COMPONENTS, ScoringError
-from streams.store import StoreError
+from streams import config
+from streams.broker.embedded import BrokerError
+from streams.broker.producer import SendError, bootstrap_for, open_producer, read_lines, send_lines
+from streams.broker.producer import close as close_producer
+from streams.reporting import terminal as views
+from streams.rules.scoring import COMPONENTS, ScoringError
+from streams.store.connection import StoreError
+from streams.store.metrics import METRIC_FIELDS as HEALTH_METRICS
+from streams.worker import runtime
 
 app = typer.Typer(
     help="PartnerPulse: which channel partners are you losing? Health of vendor ↔ partner relationships.",
@@ -78,7 +80,7 @@ def emit(rows: list[dict], fmt: Format, columns: list[str], title: str) -> None:
 @app.command()
 def up() -> None:
     """Run the whole pipeline (embedded broker and ClickHouse unless configured) until Ctrl-C."""
-    from streams import pipeline
+    from streams.worker import pipeline
 
     settings = config.load()
 
@@ -104,7 +106,8 @@ def init(
     ] = None,
 ) -> None:
     """Create the topics and apply the ClickHouse migrations (a deployment's one-shot job)."""
-    from streams import broker, store
+    from streams.broker import embedded as broker
+    from streams.store import connection as store
 
     settings = config.load()
     if settings.embedded_kafka:
@@ -127,8 +130,8 @@ def send(
 ) -> None:
     """Validate events and produce the valid ones to `engagement-events`, keyed by partner id.
     CSV rows are mapped to events by --mapping; rejected rows go to FILE.rejects.csv."""
-    from streams import csvimport
-    from streams.producer import send_valid
+    from streams.broker.producer import send_valid
+    from streams.ingest import csv_import as csvimport
 
     settings = config.load()
     for name in files:
@@ -193,9 +196,10 @@ def dlq_list(
 @dlq_app.command("replay")
 def dlq_replay() -> None:
     """Re-submit the dead letters that pass validation now (after a fix); keep what still fails."""
-    from streams import queries, store
-    from streams.producer import SendReport, send_valid
-    from streams.validation import revalidate
+    from streams.broker.producer import SendReport, send_valid
+    from streams.rules.validation import revalidate
+    from streams.store import connection as store
+    from streams.store import reads as queries
 
     settings = config.load()
     try:
@@ -325,7 +329,7 @@ def report(
     as_of: Annotated[str | None, typer.Option("--as-of", help="event time T: a date or RFC 3339; default now")] = None,
 ) -> None:
     """Write a self-contained HTML report (charts embedded; opens without a network)."""
-    from streams import report as report_module
+    from streams.reporting import report as report_module
 
     data = _ask("report", as_of=as_of)
     try:
@@ -338,8 +342,8 @@ def report(
 @dashboards_app.command("build")
 def dashboards_build() -> None:
     """Regenerate the dashboards JSON and provisioning files under dashboards/."""
-    from streams import grafana
-    from streams.scoring import load_scoring
+    from streams.reporting import grafana
+    from streams.rules.scoring import load_scoring
 
     try:
         written = grafana.build(load_scoring())
@@ -355,8 +359,8 @@ def dashboards_publish(
 ) -> None:
     """Create or update the datasource (from PARTNERPULSE_CLICKHOUSE), dashboards and alert rules
     in a Grafana; the token comes from GRAFANA_TOKEN. Running it twice changes nothing."""
-    from streams import grafana
-    from streams.scoring import load_scoring
+    from streams.reporting import grafana
+    from streams.rules.scoring import load_scoring
 
     settings = config.load()
     try:
@@ -383,7 +387,7 @@ def demo(
     ),
 ) -> None:
     """A simulated partner population through the real pipeline, then health, alerts and a report."""
-    from streams import demo as demo_module
+    from streams.demo import run as demo_module
 
     try:
         demo_module.run(config.load(), out, err, partners=partners, days=days, seed=seed, report_path=report_out)

@@ -14,11 +14,11 @@ from typing import Any
 import orjson
 from clickhouse_connect.driver.client import Client
 
-from streams import queries
 from streams.formats import iso, parse_iso
-from streams.health import parse_as_of
-from streams.panels import dashboards, expand
-from streams.scoring import load_scoring
+from streams.reporting.panels import dashboards, expand
+from streams.rules.scoring import load_scoring
+from streams.store import reads as queries
+from streams.store.metrics import parse_as_of
 
 REPORT_DAYS = 180
 STATUS_COLOURS = {"disengaged": "#d62728", "at_risk": "#ff7f0e", "new": "#1f77b4", "healthy": "#2ca02c"}

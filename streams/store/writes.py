@@ -20,10 +20,11 @@ from typing import Any
 import orjson
 from clickhouse_connect.driver.client import Client
 
-from streams import records, store
-from streams.evaluation import record_progress
-from streams.records import Origin
-from streams.validation import Accepted, Rejected, validate
+from streams.rules.validation import Accepted, Rejected, validate
+from streams.store import connection as store
+from streams.store import rows as records
+from streams.store.evaluations import record_progress
+from streams.store.rows import Origin
 
 
 @dataclass

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from streams.scoring import Scoring, sql_string
+from streams.rules.scoring import Scoring, sql_string
 
 DATASOURCE_UID = "partnerpulse-clickhouse"
 DATASOURCE_TYPE = "grafana-clickhouse-datasource"

@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 import orjson
 
-from streams.validation import Accepted, Rejected
+from streams.rules.validation import Accepted, Rejected
 
 ENGAGEMENT_COLUMNS = [
     "partner_id",

@@ -16,15 +16,18 @@ import aiohttp
 import faust
 import orjson
 
-from streams import api, delivery, ingest, queries
+from streams.broker.reader import BatchReader
 from streams.config import TOPIC_ALERTS, TOPIC_DLQ, TOPIC_EVENTS, Settings, redact
-from streams.consumer import BatchReader
-from streams.evaluation import Evaluator, record_ownership, record_progress
 from streams.formats import iso, iso_or_none
-from streams.records import Origin
-from streams.scoring import load_scoring
-from streams.sink import Classified, Sink, Written, classify
-from streams.validation import Accepted, revalidate
+from streams.ingest import http_binding as ingest
+from streams.reporting import queries as api
+from streams.rules.scoring import load_scoring
+from streams.rules.validation import Accepted, revalidate
+from streams.store import outbox as delivery
+from streams.store import reads as queries
+from streams.store.evaluations import Evaluator, record_ownership, record_progress
+from streams.store.rows import Origin
+from streams.store.writes import Classified, Sink, Written, classify
 
 log = logging.getLogger(__name__)
 

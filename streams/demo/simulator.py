@@ -209,7 +209,7 @@ def _poisson(rng: random.Random, lam: float) -> int:
 
 def events_of(sim: Simulation) -> list[dict]:
     """The distinct valid events of a simulation (what should end up stored)."""
-    from streams.validation import Accepted, validate
+    from streams.rules.validation import Accepted, validate
 
     seen, out = set(), []
     for _, raw in sim.records:

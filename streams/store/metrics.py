@@ -14,8 +14,8 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from streams.formats import aware, iso
-from streams.scoring import COMPONENTS, Health, Metrics, Scoring, assess, load_scoring
-from streams.validation import engagement_types, parse_time
+from streams.rules.scoring import COMPONENTS, Health, Metrics, Scoring, assess, load_scoring
+from streams.rules.validation import engagement_types, parse_time
 
 METRIC_FIELDS = [
     "quality_minutes_30d",

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from streams.scoring import Health, Scoring
+from streams.rules.scoring import Health, Scoring
 
 KINDS = ("disengaged", "declining", "one_sided")
 _NAMESPACE = uuid.UUID("6f1c1f0e-9a55-4c39-8d0e-70a27b8e5c11")

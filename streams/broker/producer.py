@@ -12,9 +12,9 @@ from pathlib import Path
 from kafka import KafkaProducer
 from kafka.errors import KafkaError, KafkaTimeoutError
 
-from streams import runtime
 from streams.config import TOPIC_EVENTS, Settings
-from streams.validation import Accepted, Rejected, validate
+from streams.rules.validation import Accepted, Rejected, validate
+from streams.worker import runtime
 
 
 class SendError(RuntimeError):

@@ -1,7 +1,10 @@
 """The read queries by name: what the pipeline's HTTP API serves under /api/<name>
 and what the CLI asks for (through that API, or directly on the store)."""
 
-from streams import evaluation, health, queries, report
+from streams.reporting import report
+from streams.store import evaluations as evaluation
+from streams.store import metrics as health
+from streams.store import reads as queries
 
 QUERIES = {
     "counts": queries.counts,
