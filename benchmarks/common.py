@@ -13,7 +13,7 @@ from streams import config
 from streams.broker.producer import open_producer
 from streams.config import TOPIC_EVENTS
 from streams.demo import simulator
-from streams.worker.pipeline import PipelineProcess
+from streams.worker.process import PipelineProcess
 
 # Run from a checkout: the benchmarks share the tests' helpers (the ClickHouse stand-in).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))

@@ -21,12 +21,13 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
+from streams.reporting.health_rows import health
 from streams.reporting.panels import dashboards, expand
 from streams.reporting.report import report_data
 from streams.rules.scoring import load_scoring
 from streams.store import connection as store
-from streams.store.evaluations import Evaluator, record_progress
-from streams.store.metrics import health
+from streams.store.evaluations import Evaluator
+from streams.store.progress import record_progress
 from streams.store.rows import Origin
 from streams.store.writes import already_stored, classify, write_batch
 

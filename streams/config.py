@@ -31,6 +31,8 @@ class Settings:
     # Records read and stored per batch, at most: larger batches are faster (fewer, larger
     # inserts) and hold more memory (two batches are in flight).
     batch_size: int = 10_000
+    web_bind: str = "127.0.0.1"  # where the pipeline's HTTP port listens
+    web_port: int | None = None  # None = a free port
 
     @property
     def embedded_kafka(self) -> bool:
@@ -83,7 +85,34 @@ def load(environ: dict[str, str] | None = None) -> Settings:
         ingest_tokens=tuple(t for t in env.get("PARTNERPULSE_INGEST_TOKENS", "").replace(",", " ").split() if t),
         broker_timeout=float(env.get("PARTNERPULSE_BROKER_TIMEOUT") or 60),
         batch_size=max(1, int(env.get("PARTNERPULSE_BATCH_SIZE") or 10_000)),
+        web_bind=env.get("PARTNERPULSE_WEB_BIND") or "127.0.0.1",
+        web_port=int(env["PARTNERPULSE_WEB_PORT"]) if env.get("PARTNERPULSE_WEB_PORT") else None,
     )
+
+
+def clickhouse_cluster() -> str | None:
+    """PARTNERPULSE_CLICKHOUSE_CLUSTER: use the replicated, sharded migrations."""
+    return os.environ.get("PARTNERPULSE_CLICKHOUSE_CLUSTER") or None
+
+
+def scoring_file() -> str | None:
+    """PARTNERPULSE_SCORING: a scoring.yaml laid over the defaults."""
+    return os.environ.get("PARTNERPULSE_SCORING") or None
+
+
+def grafana_token() -> str | None:
+    return os.environ.get("GRAFANA_TOKEN") or None
+
+
+def child_environment(settings: Settings, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for a child `partnerpulse` process that runs with `settings`."""
+    env = {**os.environ, **(extra or {}), "PARTNERPULSE_DATA_DIR": str(settings.data_dir),
+           "PARTNERPULSE_CLICKHOUSE": settings.clickhouse, "PARTNERPULSE_BATCH_SIZE": str(settings.batch_size)}  # fmt: skip
+    if settings.kafka:
+        env["PARTNERPULSE_KAFKA"] = settings.kafka
+    if settings.session_timeout:
+        env["PARTNERPULSE_SESSION_TIMEOUT"] = str(settings.session_timeout)
+    return env
 
 
 def redact(dsn: str) -> str:

@@ -1,8 +1,11 @@
-"""How values are shown in JSON and tables."""
+"""How times are read and shown (JSON, tables, options); pure."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+
+# DateTime64 in ClickHouse covers 1900–2299; anything else is surely a typo.
+MIN_YEAR, MAX_YEAR = 1900, 2299
 
 
 def iso(value: datetime) -> str:
@@ -30,3 +33,28 @@ def aware(value: datetime) -> datetime:
 def parse_iso(text: str) -> datetime:
     """The inverse of `iso`: our own ISO 8601 output (with Z) back to aware UTC."""
     return aware(datetime.fromisoformat(text.replace("Z", "+00:00")))
+
+
+def parse_time(text: str) -> datetime | None:
+    """RFC 3339 text (already matched by the schema's pattern) to an aware UTC datetime."""
+    try:
+        parsed = datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None or not MIN_YEAR <= parsed.year <= MAX_YEAR:
+        return None
+    return parsed.astimezone(UTC)
+
+
+def parse_as_of(text: str | None, now: datetime | None = None) -> datetime:
+    """`--as-of`: RFC 3339 time, or a date meaning that day's 00:00Z; default now."""
+    if not text:
+        return now or datetime.now(UTC)
+    try:
+        return datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC)
+    except ValueError:
+        pass
+    parsed = parse_time(text)
+    if parsed is None:
+        raise ValueError(f"--as-of {text!r} is neither a date (2026-11-20) nor an RFC 3339 time (2026-11-20T15:00:00Z)")
+    return parsed

@@ -12,7 +12,7 @@ import pytest
 from streams import config
 from streams.config import Settings
 from streams.store import connection as store
-from streams.worker.pipeline import PipelineProcess
+from streams.worker.process import PipelineProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "schemas" / "examples"

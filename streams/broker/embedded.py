@@ -21,10 +21,7 @@ from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from streams.config import TOPIC_ALERTS, TOPIC_DLQ, TOPIC_EVENTS
-
-
-class BrokerError(RuntimeError):
-    """The broker cannot be started or reached; the message says what to do."""
+from streams.errors import BrokerError
 
 
 def tansu_binary() -> Path:

@@ -1,24 +1,17 @@
-"""Producing events to `engagement-events`: validated lines from files, or raw records."""
+"""Producing validated events to `engagement-events` with kafka-python (the CLI, and DLQ replay)."""
 
 from __future__ import annotations
 
-import contextlib
-import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError, KafkaTimeoutError
 
-from streams.config import TOPIC_EVENTS, Settings
+from streams.config import TOPIC_EVENTS
+from streams.errors import SendError
 from streams.rules.validation import Accepted, Rejected, validate
-from streams.worker import runtime
-
-
-class SendError(RuntimeError):
-    """Nothing can be sent; the message says what to do."""
 
 
 @dataclass
@@ -30,19 +23,6 @@ class SendReport:
     @property
     def ok(self) -> bool:
         return not self.rejected and not self.failed
-
-
-def bootstrap_for(settings: Settings) -> str:
-    """Kafka to produce to: the configured one, else the running pipeline's embedded broker."""
-    if settings.kafka:
-        return settings.kafka
-    info = runtime.find(settings)
-    if info is None:
-        raise SendError(
-            "no pipeline is running and PARTNERPULSE_KAFKA is not set: start `partnerpulse up` "
-            "in another terminal (same PARTNERPULSE_DATA_DIR), or point PARTNERPULSE_KAFKA at your Kafka"
-        )
-    return info["kafka"]
 
 
 def open_producer(bootstrap: str, timeout: float = 60.0) -> KafkaProducer:
@@ -75,22 +55,6 @@ def close(producer: KafkaProducer) -> None:
         # reported already: close again without the flush.
         producer.flush = lambda timeout=None: None
         producer.close(timeout=1)
-
-
-def read_lines(paths: Iterable[str]) -> Iterator[tuple[str, int, bytes]]:
-    """(file name, line number, raw line) for each non-blank line; `-` is stdin."""
-    for name in paths:
-        if name != "-" and Path(name).suffix.lower() == ".csv":
-            raise SendError(f"{name}: a CSV file needs --mapping MAPPING.yaml (see schemas/mappings/)")
-        try:
-            stream = sys.stdin.buffer if name == "-" else open(name, "rb")  # noqa: SIM115
-        except OSError as exc:
-            raise SendError(f"cannot read {name}: {exc.strerror}") from exc
-        with contextlib.nullcontext(stream) if name == "-" else stream:
-            for number, line in enumerate(stream, start=1):
-                line = line.rstrip(b"\r\n")
-                if line.strip():
-                    yield ("<stdin>" if name == "-" else name), number, line
 
 
 def send_lines(
@@ -136,10 +100,8 @@ def send_valid(producer: KafkaProducer, items: list[tuple[str, int, Accepted, by
             report.failed.append((name, number, f"not acknowledged by Kafka: {exc}"))
 
 
-def send_raw(producer: KafkaProducer, records: Iterable[tuple[bytes | None, bytes]]) -> int:
-    """Produce records as they are, unvalidated (a misbehaving producer, in demos and tests)."""
-    futures = [producer.send(TOPIC_EVENTS, key=key, value=value) for key, value in records]
-    producer.flush()
-    for future in futures:
-        future.get(timeout=30)
-    return len(futures)
+def unacknowledged(producer: KafkaProducer, items: list[tuple[str, Accepted, bytes]]) -> set[str]:
+    """Produce (name, accepted, raw) items; the names of those Kafka did not acknowledge."""
+    report = SendReport()
+    send_valid(producer, [(name, 0, accepted, raw) for name, accepted, raw in items], report)
+    return {name for name, _, _ in report.failed}

@@ -7,7 +7,7 @@ from __future__ import annotations
 import shutil
 import time
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -15,14 +15,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from streams.broker.producer import open_producer
-from streams.config import Settings
+from streams.config import TOPIC_EVENTS, Settings
 from streams.demo import simulator
+from streams.errors import PipelineError
 from streams.formats import iso, parse_iso
-from streams.reporting import report
-from streams.reporting import terminal as views
+from streams.reporting import report, terminal
 from streams.rules.watermark import midnight_at_or_before
-from streams.worker import runtime
-from streams.worker.pipeline import PipelineProcess
+from streams.worker import remote
+from streams.worker.process import PipelineProcess
 
 # The demo's stream ends when the simulation does: let idle partitions release the
 # watermark after 2 s instead of 30 s, so the last midnights are evaluated promptly.
@@ -33,6 +33,40 @@ SEND_CHUNK = 500
 def _progress(console: Console) -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                     console=console, transient=False)  # fmt: skip
+
+
+def _send(records: list[tuple[bytes | None, bytes]], bootstrap: str, progress: Progress) -> None:
+    """Produce the simulated records as they are (bad ones too: the pipeline sorts them)."""
+    sending = progress.add_task("Sending   ", total=len(records))
+    producer = open_producer(bootstrap)
+    try:
+        for i in range(0, len(records), SEND_CHUNK):
+            chunk = records[i : i + SEND_CHUNK]
+            futures = [producer.send(TOPIC_EVENTS, key=k, value=v) for k, v in chunk]
+            producer.flush()
+            for f in futures:
+                f.get(timeout=30)
+            progress.advance(sending, len(chunk))
+    finally:
+        producer.close()
+
+
+def _wait_until_evaluated(pipeline: PipelineProcess, records: int, first_midnight: datetime,
+                          final_midnight: datetime, progress: Progress) -> None:  # fmt: skip
+    processing = progress.add_task("Processing", total=records)
+    evaluating = progress.add_task("Evaluating", total=(final_midnight - first_midnight).days + 1)
+    deadline = time.monotonic() + 600
+    while True:
+        status = pipeline.status()
+        progress.update(processing, completed=min(status["processed"]["records"], records))
+        done = status["last_evaluated"]
+        if done:
+            progress.update(evaluating, completed=(parse_iso(done) - first_midnight).days + 1)
+        if status["processed"]["records"] >= records and done and parse_iso(done) >= final_midnight:
+            return
+        if time.monotonic() > deadline:
+            raise PipelineError(f"the demo did not finish within 10 minutes; see {pipeline.log_path}")
+        time.sleep(0.2)
 
 
 def run(
@@ -68,45 +102,20 @@ def run(
         pipeline.start()
     try:
         with _progress(err) as progress:
-            sending = progress.add_task("Sending   ", total=len(sim.records))
-            producer = open_producer(pipeline.info["kafka"])
-            try:
-                for i in range(0, len(sim.records), SEND_CHUNK):
-                    chunk = sim.records[i : i + SEND_CHUNK]
-                    futures = [producer.send("engagement-events", key=k, value=v) for k, v in chunk]
-                    producer.flush()
-                    for f in futures:
-                        f.get(timeout=30)
-                    progress.advance(sending, len(chunk))
-            finally:
-                producer.close()
-            processing = progress.add_task("Processing", total=len(sim.records))
-            evaluating = progress.add_task("Evaluating", total=(final_midnight - first_midnight).days + 1)
-            deadline = time.monotonic() + 600
-            while True:
-                status = pipeline.status()
-                progress.update(processing, completed=min(status["processed"]["records"], len(sim.records)))
-                done = status["last_evaluated"]
-                if done:
-                    progress.update(evaluating, completed=(parse_iso(done) - first_midnight).days + 1)
-                if status["processed"]["records"] >= len(sim.records) and done and parse_iso(done) >= final_midnight:
-                    break
-                if time.monotonic() > deadline:
-                    raise runtime.PipelineError(f"the demo did not finish within 10 minutes; see {pipeline.log_path}")
-                time.sleep(0.2)
-
+            _send(sim.records, pipeline.info["kafka"], progress)
+            _wait_until_evaluated(pipeline, len(sim.records), first_midnight, final_midnight, progress)
         api = pipeline.info["web_url"] + "/api/"
         as_of = iso(sim.end)
-        health = runtime.get_json(api + "health?" + urlencode({"as_of": as_of}))
-        alerts = runtime.get_json(api + "alerts?" + urlencode({"state": "firing"}))
-        reasons = runtime.get_json(api + "dead_letter_reasons")
-        data = runtime.get_json(api + "report?" + urlencode({"as_of": as_of}))
+        health = remote.get_json(api + "health?" + urlencode({"as_of": as_of}))
+        alerts = remote.get_json(api + "alerts?" + urlencode({"state": "firing"}))
+        reasons = remote.get_json(api + "dead_letter_reasons")
+        data = remote.get_json(api + "report?" + urlencode({"as_of": as_of}))
     finally:
         pipeline.stop()
 
-    out.print(views.health_table(health, as_of))
-    out.print(views.alerts_table(alerts))
-    out.print(views.dead_letters_table(reasons))
+    out.print(terminal.health_table(health, as_of))
+    out.print(terminal.alerts_table(alerts))
+    out.print(terminal.dead_letters_table(reasons))
     report.write(data, report_path)
     out.print(f"Report: {report_path.resolve()}  ·  data kept in {data_dir} (try "
               f"`PARTNERPULSE_DATA_DIR={data_dir} partnerpulse alerts`)", highlight=False)  # fmt: skip

@@ -34,11 +34,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import orjson
 import yaml
 
+from streams.errors import MappingError
 from streams.rules.validation import Accepted, Rejected, validate_event
-
-
-class MappingError(ValueError):
-    """The mapping or the file cannot be used at all; the message says what to fix."""
 
 
 class RowError(ValueError):

@@ -3,7 +3,7 @@
 Three modes: structured (`application/cloudevents+json`, one event in the body),
 batch (`application/cloudevents-batch+json`, a JSON array of events) and binary
 (attributes in `ce-*` headers, the body is `data`). Each event then goes through the
-same validator as the stream. The endpoint itself is in `streams.app`.
+same validator as the stream. The endpoint itself is in `streams.worker.http_ingest`.
 """
 
 from __future__ import annotations

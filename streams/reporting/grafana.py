@@ -7,7 +7,6 @@ with grafana-client, changing only what differs, so a second run changes nothing
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import orjson
 import yaml
 
 from streams.config import redact
+from streams.errors import PublishError
 from streams.paths import ROOT
 from streams.reporting.panels import DATASOURCE_TYPE, DATASOURCE_UID, Dashboard, Panel, dashboards
 from streams.rules.scoring import Scoring
@@ -27,10 +27,6 @@ RULE_GROUP = "partnerpulse"
 PLUGIN_ID = DATASOURCE_TYPE
 DATASOURCE_NAME = "PartnerPulse ClickHouse"
 _DS_REF = {"type": DATASOURCE_TYPE, "uid": DATASOURCE_UID}
-
-
-class PublishError(RuntimeError):
-    """Publishing failed; the message says what to do."""
 
 
 def _panel_model(panel_id: int, p: Panel) -> dict[str, Any]:
@@ -238,7 +234,65 @@ def _same(wanted: Any, have: Any) -> bool:
     return wanted == have
 
 
+def _upsert(report: PublishReport, label: str, get, unchanged, update, create) -> None:
+    """Create, update or leave one Grafana object; `get` raises a 404 when it is missing."""
+    from grafana_client.client import GrafanaClientError
+
+    try:
+        have = get()
+    except GrafanaClientError as exc:
+        if exc.status_code != 404:
+            raise
+        create()
+        report.created.append(label)
+        return
+    if unchanged(have):
+        report.unchanged.append(label)
+    else:
+        update()
+        report.updated.append(label)
+
+
+def _publish_all(api, scoring: Scoring, datasource: dict[str, Any], folder: str) -> PublishReport:
+    from grafana_client.client import GrafanaClientError
+
+    report = PublishReport()
+    try:
+        api.plugin.by_id(PLUGIN_ID)
+    except GrafanaClientError as exc:
+        if exc.status_code == 404:
+            raise PublishError(
+                f"the ClickHouse plugin is not installed in this Grafana: install {PLUGIN_ID} "
+                f"(grafana cli plugins install {PLUGIN_ID}) and restart Grafana"
+            ) from None
+        raise
+    _upsert(report, f"folder {folder}", lambda: api.folder.get_folder(FOLDER_UID),
+            lambda have: have.get("title") == folder,
+            lambda: api.folder.update_folder(FOLDER_UID, title=folder, overwrite=True),
+            lambda: api.folder.create_folder(folder, uid=FOLDER_UID))  # fmt: skip
+    public = {k: v for k, v in datasource.items() if k != "secureJsonData"}
+    _upsert(report, f"datasource {DATASOURCE_NAME}", lambda: api.datasource.get_datasource_by_uid(DATASOURCE_UID),
+            lambda have: _same(public, have),
+            lambda: api.datasource.update_datasource_by_uid(DATASOURCE_UID, datasource),
+            lambda: api.datasource.create_datasource(datasource))  # fmt: skip
+    for d in dashboards(scoring):
+        model = dashboard_model(d)
+        put = {"dashboard": model, "folderUid": FOLDER_UID, "overwrite": True, "message": "partnerpulse publish"}
+        _upsert(report, f"dashboard {d.title}", lambda uid=d.uid: api.dashboard.get_dashboard(uid),
+                lambda have, model=model: _same(model, have.get("dashboard"))
+                and have.get("meta", {}).get("folderUid") == FOLDER_UID,
+                lambda put=put: api.dashboard.update_dashboard(put),
+                lambda put=put: api.dashboard.update_dashboard(put))  # fmt: skip
+    for rule in alert_rules():
+        _upsert(report, f"alert rule {rule['title']}", lambda uid=rule["uid"]: api.alertingprovisioning.get_alertrule(uid),
+                lambda have, rule=rule: _same(rule, have),
+                lambda rule=rule: api.alertingprovisioning.update_alertrule(rule["uid"], rule),
+                lambda rule=rule: api.alertingprovisioning.create_alertrule(rule))  # fmt: skip
+    return report
+
+
 def publish(url: str, token: str | None, scoring: Scoring, dsn: str, folder: str = "PartnerPulse") -> PublishReport:
+    """Create or update the datasource, dashboards and alert rules; errors as sentences."""
     from grafana_client import GrafanaApi
     from grafana_client.client import (
         GrafanaClientError,
@@ -252,81 +306,8 @@ def publish(url: str, token: str | None, scoring: Scoring, dsn: str, folder: str
     if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
         raise PublishError(f"--grafana-url {url!r} is not an http(s) URL, e.g. https://grafana.example.com")
     datasource = datasource_model(dsn)
-    api = GrafanaApi.from_url(url, credential=token, timeout=15)
-    report = PublishReport()
-
-    def missing(exc: Exception) -> bool:
-        return isinstance(exc, GrafanaClientError) and exc.status_code == 404
-
     try:
-        try:
-            api.plugin.by_id(PLUGIN_ID)
-        except GrafanaClientError as exc:
-            if exc.status_code == 404:
-                raise PublishError(
-                    f"the ClickHouse plugin is not installed in this Grafana: install {PLUGIN_ID} "
-                    f"(grafana cli plugins install {PLUGIN_ID}) and restart Grafana"
-                ) from None
-            raise
-
-        try:
-            have = api.folder.get_folder(FOLDER_UID)
-            if have.get("title") == folder:
-                report.unchanged.append(f"folder {folder}")
-            else:
-                api.folder.update_folder(FOLDER_UID, title=folder, overwrite=True)
-                report.updated.append(f"folder {folder}")
-        except GrafanaClientError as exc:
-            if not missing(exc):
-                raise
-            api.folder.create_folder(folder, uid=FOLDER_UID)
-            report.created.append(f"folder {folder}")
-
-        public = {k: v for k, v in datasource.items() if k != "secureJsonData"}
-        try:
-            have = api.datasource.get_datasource_by_uid(DATASOURCE_UID)
-            if _same(public, have):
-                report.unchanged.append(f"datasource {DATASOURCE_NAME}")
-            else:
-                api.datasource.update_datasource_by_uid(DATASOURCE_UID, datasource)
-                report.updated.append(f"datasource {DATASOURCE_NAME}")
-        except GrafanaClientError as exc:
-            if not missing(exc):
-                raise
-            api.datasource.create_datasource(datasource)
-            report.created.append(f"datasource {DATASOURCE_NAME}")
-
-        for d in dashboards(scoring):
-            model = dashboard_model(d)
-            label = f"dashboard {d.title}"
-            try:
-                have = api.dashboard.get_dashboard(d.uid)
-                if _same(model, have.get("dashboard")) and have.get("meta", {}).get("folderUid") == FOLDER_UID:
-                    report.unchanged.append(label)
-                    continue
-                report.updated.append(label)
-            except GrafanaClientError as exc:
-                if not missing(exc):
-                    raise
-                report.created.append(label)
-            api.dashboard.update_dashboard(
-                {"dashboard": model, "folderUid": FOLDER_UID, "overwrite": True, "message": "partnerpulse publish"}
-            )
-
-        for rule in alert_rules():
-            label = f"alert rule {rule['title']}"
-            try:
-                have = api.alertingprovisioning.get_alertrule(rule["uid"])
-                if _same(rule, have):
-                    report.unchanged.append(label)
-                else:
-                    api.alertingprovisioning.update_alertrule(rule["uid"], rule)
-                    report.updated.append(label)
-            except GrafanaClientError as exc:
-                if not missing(exc):
-                    raise
-                api.alertingprovisioning.create_alertrule(rule)
-                report.created.append(label)
+        return _publish_all(GrafanaApi.from_url(url, credential=token, timeout=15), scoring, datasource, folder)
     except GrafanaUnauthorizedError:
         raise PublishError(f"Grafana at {url} rejected the token: check GRAFANA_TOKEN") from None
     except GrafanaClientError as exc:
@@ -345,8 +326,3 @@ def publish(url: str, token: str | None, scoring: Scoring, dsn: str, folder: str
         raise
     except Exception as exc:  # connection errors come from the HTTP library below grafana-client
         raise PublishError(f"cannot reach Grafana at {url}: {type(exc).__name__}; check --grafana-url") from None
-    return report
-
-
-def token_from_env() -> str | None:
-    return os.environ.get("GRAFANA_TOKEN") or None

@@ -1,16 +1,17 @@
 """The read queries by name: what the pipeline's HTTP API serves under /api/<name>
-and what the CLI asks for (through that API, or directly on the store)."""
+and what the CLI asks for (through that API, or directly on the store). Each takes a
+client and keyword parameters and returns JSON-ready data."""
 
 from streams.reporting import report
-from streams.store import evaluations as evaluation
-from streams.store import metrics as health
-from streams.store import reads as queries
+from streams.reporting.health_rows import health
+from streams.store import reads
+from streams.store.alerts import read_alerts
 
 QUERIES = {
-    "counts": queries.counts,
-    "dead_letters": queries.dead_letters,
-    "dead_letter_reasons": queries.dead_letter_reasons,
-    "health": health.health,
-    "alerts": evaluation.read_alerts,
+    "counts": reads.counts,
+    "dead_letters": reads.dead_letters,
+    "dead_letter_reasons": reads.dead_letter_reasons,
+    "health": health,
+    "alerts": read_alerts,
     "report": report.report_data,
 }

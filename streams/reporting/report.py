@@ -1,6 +1,6 @@
 """`partnerpulse report`: one self-contained HTML file a channel manager can forward.
 
-Its numbers come from the dashboards' own panel queries (streams/panels.py), expanded
+Its numbers come from the dashboards' own panel queries (streams/reporting/panels.py), expanded
 for the 180 days up to --as-of; charts are plotly, with plotly.js embedded once, so the
 file opens without a network. Every value is escaped by the template (autoescape).
 """
@@ -14,11 +14,10 @@ from typing import Any
 import orjson
 from clickhouse_connect.driver.client import Client
 
-from streams.formats import iso, parse_iso
+from streams.formats import iso, parse_as_of, parse_iso
 from streams.reporting.panels import dashboards, expand
 from streams.rules.scoring import load_scoring
-from streams.store import reads as queries
-from streams.store.metrics import parse_as_of
+from streams.store import reads
 
 REPORT_DAYS = 180
 STATUS_COLOURS = {"disengaged": "#d62728", "at_risk": "#ff7f0e", "new": "#1f77b4", "healthy": "#2ca02c"}
@@ -33,8 +32,8 @@ def report_data(client: Client, as_of: str | None = None) -> dict[str, Any]:
         result = client.query(expand(panel.sql, t - timedelta(days=REPORT_DAYS), t, interval_s=86400))
         rows = [dict(zip(panel.columns, row, strict=True)) for row in result.result_rows]
         data["panels"][panel.key] = {"title": panel.title, "rows": rows}
-    data["dead_letters"] = queries.dead_letter_reasons(client)
-    data["counts"] = queries.counts(client)
+    data["dead_letters"] = reads.dead_letter_reasons(client)
+    data["counts"] = reads.counts(client)
     return orjson.loads(orjson.dumps(data, default=str))
 
 

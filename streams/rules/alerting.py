@@ -8,10 +8,11 @@ purpose (hysteresis) and exclude each other, so re-evaluating a midnight is harm
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from streams.formats import iso, iso_or_none
 from streams.rules.scoring import Health, Scoring
 
 KINDS = ("disengaged", "declining", "one_sided")
@@ -107,19 +108,66 @@ def transitions(h: Health, open_kinds: set[str], at: datetime, s: Scoring) -> li
 
 
 def metrics_snapshot(h: Health) -> dict[str, Any]:
-    """The metrics behind a decision, as stored with the alert."""
-    m = h.metrics
-    return {
-        "score": h.score,
-        "status": h.status,
-        "trend": h.trend,
-        "quality_minutes_30d": m.quality_minutes_30d,
-        "quality_minutes_prev_30d": m.quality_minutes_prev_30d,
-        "baseline_minutes_30d": m.baseline_minutes_30d,
-        "engagements_90d": m.engagements_90d,
-        "partner_initiated_share": m.partner_initiated_share,
-        "days_since_last": m.days_since_last,
-        "distinct_types_90d": m.distinct_types_90d,
-        "ecosystem_partners_90d": m.ecosystem_partners_90d,
-        "components": dict(h.components),
-    }
+    """The metrics behind a decision, as stored with the alert (times as ISO text)."""
+    values = {name: iso(v) if isinstance(v, datetime) else v for name, v in h.metric_values().items()}
+    return {"score": h.score, "status": h.status, **values, "components": dict(h.components)}
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One alert episode in one state: a version of its `partner_alerts` row (the
+    resolved version replaces the firing one; both have the episode's id)."""
+
+    id: str
+    partner_id: str
+    kind: str
+    state: str  # "firing" or "resolved"
+    fired_at: datetime
+    resolved_at: datetime | None
+    reason: str
+    resolved_reason: str
+    metrics: dict[str, Any]
+    resolved_metrics: dict[str, Any] | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "partner_id": self.partner_id, "kind": self.kind, "state": self.state,
+            "fired_at": iso(self.fired_at), "resolved_at": iso_or_none(self.resolved_at), "reason": self.reason,
+            "resolved_reason": self.resolved_reason, "metrics": self.metrics, "resolved_metrics": self.resolved_metrics,
+        }  # fmt: skip
+
+    def cloudevent(self) -> dict[str, Any]:
+        """As sent to the `partner-alerts` topic and webhooks: one event per state."""
+        return {
+            "specversion": "1.0",
+            "id": f"{self.id}:{self.state}",
+            "source": "partnerpulse/alerts",
+            "type": f"partner.alert.{self.kind}",
+            "time": iso(self.resolved_at if self.state == "resolved" else self.fired_at),
+            "subject": self.partner_id,
+            "datacontenttype": "application/json",
+            "data": self.as_json(),
+        }
+
+
+Episodes = dict[tuple[str, str], Alert]  # (partner, kind) -> its open (firing) episode
+
+
+def decide(healths: list[Health], episodes: Episodes, at: datetime, s: Scoring) -> list[Alert]:
+    """The alert versions decided at midnight `at`; `episodes` follows them (opened, closed)."""
+    open_kinds: dict[str, set[str]] = {}
+    for partner, kind in episodes:
+        open_kinds.setdefault(partner, set()).add(kind)
+    changed = []
+    for h in healths:
+        partner = h.metrics.partner_id
+        for t in transitions(h, open_kinds.get(partner, set()), at, s):
+            if t.state == "firing":
+                alert = Alert(alert_id(partner, t.kind, at), partner, t.kind, "firing", at, None, t.reason, "",
+                              metrics_snapshot(h), None)  # fmt: skip
+                episodes[(partner, t.kind)] = alert
+            else:
+                alert = replace(episodes.pop((partner, t.kind)), state="resolved", resolved_at=at,
+                                resolved_reason=t.reason, resolved_metrics=metrics_snapshot(h))  # fmt: skip
+            changed.append(alert)
+    return changed

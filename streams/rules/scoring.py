@@ -1,7 +1,7 @@
 """Relationship health: the components, score and status of ../shared/CONTRACT.md §3.
 
 `assess` is a pure function of a partner's metrics and the scoring config. The metrics
-themselves are computed by ClickHouse (`streams.health`); the config is
+themselves are computed by ClickHouse (`streams.store.metrics`); the config is
 `schemas/scoring.yaml`, optionally overridden key by key by the file named in
 PARTNERPULSE_SCORING.
 """
@@ -9,7 +9,6 @@ PARTNERPULSE_SCORING.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -17,15 +16,20 @@ from typing import Any
 
 import yaml
 
+from streams.config import scoring_file
+from streams.errors import ScoringError
 from streams.paths import SCHEMAS_DIR
 
 DEFAULT_SCORING = SCHEMAS_DIR / "scoring.yaml"
 STATUSES = ("disengaged", "at_risk", "new", "healthy")
 COMPONENTS = ("quality", "recency", "reciprocity", "breadth", "momentum")
-
-
-class ScoringError(ValueError):
-    """The scoring file is unusable; the message says where."""
+# The metrics of ../shared/CONTRACT.md §3, in the order they are shown: health JSON and
+# CSV, the `partner_health` columns and the metrics stored with an alert all follow it.
+METRICS = (
+    "quality_minutes_30d", "quality_minutes_prev_30d", "baseline_minutes_30d", "engagements_90d",
+    "last_engagement_at", "days_since_last", "partner_initiated_share", "distinct_types_90d",
+    "ecosystem_partners_90d", "first_engagement_at", "trend",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -99,7 +103,7 @@ def _merge(base: dict, override: dict, where: str = "") -> dict:
 def load_scoring(path: str | Path | None = None) -> Scoring:
     """The defaults, with the user's file (argument or PARTNERPULSE_SCORING) laid over them."""
     raw = yaml.safe_load(DEFAULT_SCORING.read_text())
-    path = path or os.environ.get("PARTNERPULSE_SCORING")
+    path = path or scoring_file()
     if path:
         try:
             override = yaml.safe_load(Path(path).read_text()) or {}
@@ -146,6 +150,13 @@ class Health:
     components: dict[str, float]
     score: float
     status: str
+
+    def metric(self, name: str) -> Any:
+        """One metric of METRICS by name (times as aware datetimes)."""
+        return self.trend if name == "trend" else getattr(self.metrics, name)
+
+    def metric_values(self) -> dict[str, Any]:
+        return {name: self.metric(name) for name in METRICS}
 
 
 def clamp(value: float, low: float = 0.0, high: float = 1.0) -> float:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
 
@@ -20,11 +20,10 @@ import orjson
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from streams.formats import MAX_YEAR, MIN_YEAR, parse_time
 from streams.paths import SCHEMAS_DIR
 
 MAX_PAYLOAD_BYTES = 256 * 1024
-# DateTime64 in ClickHouse covers 1900–2299; anything else is surely a typo.
-MIN_YEAR, MAX_YEAR = 1900, 2299
 
 
 class Accepted(NamedTuple):
@@ -153,17 +152,6 @@ def _accept(schemas: _Schemas, event: dict[str, Any], ids: dict[str, str], text:
             "bad_time", f"time {event['time']!r} is not a real calendar time between {MIN_YEAR} and {MAX_YEAR}", **ids
         )
     return Accepted(event, kind, time, text)
-
-
-def parse_time(text: str) -> datetime | None:
-    """RFC 3339 text (already matched by the schema's pattern) to an aware UTC datetime."""
-    try:
-        parsed = datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if parsed.tzinfo is None or not MIN_YEAR <= parsed.year <= MAX_YEAR:
-        return None
-    return parsed.astimezone(UTC)
 
 
 def _first_error(validator: Draft202012Validator, instance: Any) -> ValidationError | None:

@@ -1,13 +1,12 @@
 """ClickHouse access: connecting by DSN (server or embedded chDB) and migrations.
 
 Every call here is synchronous; async callers run them on the store's own thread
-(see `streams.sink`).
+(see `streams.store.writes`).
 """
 
 from __future__ import annotations
 
 import fcntl
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,14 +15,11 @@ from urllib.parse import unquote, urlsplit
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
-from streams.config import DATABASE, redact
+from streams.config import DATABASE, clickhouse_cluster, redact
+from streams.errors import StoreError
 from streams.paths import SCHEMAS_DIR
 
 MIGRATIONS_DIR = SCHEMAS_DIR / "clickhouse"
-
-
-class StoreError(RuntimeError):
-    """The store cannot be reached or used; the message says what to do."""
 
 
 @dataclass(frozen=True)
@@ -46,15 +42,10 @@ def parse_dsn(dsn: str) -> Target:
     )
 
 
-def cluster_name() -> str | None:
-    """PARTNERPULSE_CLICKHOUSE_CLUSTER: use the replicated, sharded migrations."""
-    return os.environ.get("PARTNERPULSE_CLICKHOUSE_CLUSTER") or None
-
-
 def connect(dsn: str, migrate: bool = True) -> Client:
     """A client on the PartnerPulse database, created and migrated if needed."""
     target = parse_dsn(dsn)
-    cluster = cluster_name()
+    cluster = clickhouse_cluster()
     if cluster and target.dsn.startswith("chdb://"):
         raise StoreError(
             f"PARTNERPULSE_CLICKHOUSE_CLUSTER={cluster!r} needs a ClickHouse server cluster, not the embedded engine: "

@@ -8,28 +8,14 @@ each window.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
-from streams.formats import aware, iso
-from streams.rules.scoring import COMPONENTS, Health, Metrics, Scoring, assess, load_scoring
-from streams.rules.validation import engagement_types, parse_time
-
-METRIC_FIELDS = [
-    "quality_minutes_30d",
-    "quality_minutes_prev_30d",
-    "baseline_minutes_30d",
-    "engagements_90d",
-    "last_engagement_at",
-    "days_since_last",
-    "partner_initiated_share",
-    "distinct_types_90d",
-    "ecosystem_partners_90d",
-    "first_engagement_at",
-    "trend",
-]
+from streams.formats import aware
+from streams.rules.scoring import Health, Metrics, Scoring, assess
+from streams.rules.validation import engagement_types
 
 # Health as of several times T in one query (a catch-up evaluates a month of midnights
 # at once). Each T comes as a frame computed once in Python: its window starts, and its
@@ -162,20 +148,6 @@ def _ts(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
-def parse_as_of(text: str | None, now: datetime | None = None) -> datetime:
-    """`--as-of`: RFC 3339 time, or a date meaning that day's 00:00Z; default now."""
-    if not text:
-        return now or datetime.now(UTC)
-    try:
-        return datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC)
-    except ValueError:
-        pass
-    parsed = parse_time(text)
-    if parsed is None:
-        raise ValueError(f"--as-of {text!r} is neither a date (2026-11-20) nor an RFC 3339 time (2026-11-20T15:00:00Z)")
-    return parsed
-
-
 def _metrics_sql(scoring: Scoring, batched: bool, partner: bool) -> str:
     """The metrics query for one T (`batched` False) or several, for all partners or one."""
     # One T is a constant. Several are joined to the rows, each row only to the frames it
@@ -241,50 +213,3 @@ def compute_metrics_at(
 
 def assess_all(client: Client, as_of: datetime, scoring: Scoring, partner: str | None = None) -> list[Health]:
     return [assess(m, scoring) for m in compute_metrics(client, as_of, scoring, partner)]
-
-
-def partner_names(client: Client) -> dict[str, str]:
-    return {
-        pid: name for pid, name in client.query("SELECT partner_id, name FROM partner_profiles").result_rows if name
-    }
-
-
-def as_dict(h: Health, name: str | None) -> dict[str, Any]:
-    """The JSON shape of ../shared/CONTRACT.md §6: every §3 metric, components, score, status."""
-    m = h.metrics
-    return {
-        "partner_id": m.partner_id,
-        "name": name,
-        "as_of": iso(m.as_of),
-        "quality_minutes_30d": m.quality_minutes_30d,
-        "quality_minutes_prev_30d": m.quality_minutes_prev_30d,
-        "baseline_minutes_30d": m.baseline_minutes_30d,
-        "engagements_90d": m.engagements_90d,
-        "last_engagement_at": iso(m.last_engagement_at),
-        "days_since_last": m.days_since_last,
-        "partner_initiated_share": m.partner_initiated_share,
-        "distinct_types_90d": m.distinct_types_90d,
-        "ecosystem_partners_90d": m.ecosystem_partners_90d,
-        "first_engagement_at": iso(m.first_engagement_at),
-        "trend": h.trend,
-        "components": {name: h.components[name] for name in COMPONENTS},
-        "score": h.score,
-        "status": h.status,
-    }
-
-
-STATUS_ORDER = {"disengaged": 0, "at_risk": 1, "new": 2, "healthy": 3}
-
-
-def health(
-    client: Client, as_of: str | None = None, status: str | None = None, partner: str | None = None
-) -> list[dict[str, Any]]:
-    """One row per partner with an engagement at or before T, worst first."""
-    when = parse_as_of(as_of)
-    scoring = load_scoring()
-    names = partner_names(client)
-    rows = [as_dict(h, names.get(h.metrics.partner_id)) for h in assess_all(client, when, scoring, partner)]
-    if status:
-        rows = [r for r in rows if r["status"] == status]
-    rows.sort(key=lambda r: (r["score"], STATUS_ORDER[r["status"]], r["partner_id"]))
-    return rows

@@ -2,14 +2,13 @@
 
 Every transition is first written to the `alert_deliveries` outbox (with the
 evaluation, on the store thread); a timer then delivers what is due, concurrently and
-with a timeout, and records the outcome. A failed target is retried with exponential
+with a timeout (`streams.worker.delivery_loop`), and records the outcome here. A failed target is retried with exponential
 backoff, forever, and stays visible in `partnerpulse alerts`; nothing waits on it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,13 +19,12 @@ import orjson
 from clickhouse_connect.driver.client import Client
 
 from streams.formats import iso
+from streams.rules.alerting import Alert
 
 DELIVERY_COLUMNS = [
     "event_id", "target", "target_display", "alert_id", "partner_id", "payload", "state", "attempts",
     "last_error", "next_attempt_at", "created_at", "version",
 ]  # fmt: skip
-SIGNATURE_HEADER = "X-PartnerPulse-Signature"
-WEBHOOK_TIMEOUT = 10.0
 MAX_BACKOFF = 3600.0
 
 
@@ -51,38 +49,20 @@ def targets(webhooks: list[str]) -> list[Target]:
     return [KAFKA_TARGET, *(webhook_target(u) for u in webhooks)]
 
 
-def sign(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
 def backoff(attempts: int) -> float:
     """Seconds to wait after the n-th failed attempt: 2, 4, 8, … capped at an hour."""
     return min(MAX_BACKOFF, 2.0 ** max(1, attempts))
 
 
-def cloudevent(alert: dict[str, Any]) -> dict[str, Any]:
-    at = alert["resolved_at"] if alert["state"] == "resolved" else alert["fired_at"]
-    return {
-        "specversion": "1.0",
-        "id": f"{alert['id']}:{alert['state']}",
-        "source": "partnerpulse/alerts",
-        "type": f"partner.alert.{alert['kind']}",
-        "time": at,
-        "subject": alert["partner_id"],
-        "datacontenttype": "application/json",
-        "data": alert,
-    }
-
-
-def outbox_rows(alerts: list[dict[str, Any]], to: list[Target], now: datetime) -> list[tuple]:
+def outbox_rows(alerts: list[Alert], to: list[Target], now: datetime) -> list[tuple]:
     rows = []
     version = time.time_ns()
     for alert in alerts:
-        event = cloudevent(alert)
+        event = alert.cloudevent()
         payload = orjson.dumps(event).decode()
         for target in to:
             rows.append((
-                event["id"], target.key, target.display, alert["id"], alert["partner_id"], payload,
+                event["id"], target.key, target.display, alert.id, alert.partner_id, payload,
                 "pending", 0, "", now, now, version,
             ))  # fmt: skip
     return rows
@@ -139,25 +119,6 @@ def deliveries_by_alert(client: Client, alert_ids: list[str]) -> dict[str, list[
         row["target"] = row.pop("target_display")
         out.setdefault(alert, []).append(row)
     return out
-
-
-async def post_webhook(session, url: str, body: bytes, secret: str | None) -> str | None:
-    """POST one alert; None on a 2xx answer, else a short error (never the URL or secret)."""
-    import aiohttp
-
-    headers = {"Content-Type": "application/cloudevents+json", "User-Agent": "partnerpulse"}
-    if secret:
-        headers[SIGNATURE_HEADER] = sign(secret, body)
-    try:
-        async with session.post(url, data=body, headers=headers,
-                                timeout=aiohttp.ClientTimeout(total=WEBHOOK_TIMEOUT)) as response:  # fmt: skip
-            if 200 <= response.status < 300:
-                return None
-            return f"HTTP {response.status}"
-    except TimeoutError:
-        return f"no answer within {WEBHOOK_TIMEOUT:.0f} s"
-    except aiohttp.ClientError as exc:
-        return f"{type(exc).__name__}"
 
 
 def utcnow() -> datetime:

@@ -57,3 +57,9 @@ def forget_dead_letters(client: Client, ids: list[str]) -> None:
     """Remove dead letters that were replayed successfully."""
     if ids:
         client.command("DELETE FROM dead_letters WHERE id IN {ids:Array(String)}", parameters={"ids": ids})
+
+
+def partner_names(client: Client) -> dict[str, str]:
+    return {
+        pid: name for pid, name in client.query("SELECT partner_id, name FROM partner_profiles").result_rows if name
+    }

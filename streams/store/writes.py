@@ -1,29 +1,24 @@
-"""The ClickHouse sink: one batch of raw records in, each stored exactly once.
+"""Writing a batch: raw records in, each stored exactly once.
 
 Delivery from Kafka is at-least-once (the embedded broker has no transactions), so
-the sink is idempotent: before inserting, it drops every (source, id) that is
-already stored, or that appears earlier in the same batch. All store calls run on
-one dedicated thread, which keeps chDB's synchronous calls off the event loop and
-makes check-then-insert atomic within the worker.
+writing is idempotent: before inserting, it drops every (source, id) that is already
+stored, or that appears earlier in the same batch. It runs on the store thread
+(`streams.store.executor`), which makes check-then-insert atomic within the worker.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
 from typing import Any
 
 import orjson
 from clickhouse_connect.driver.client import Client
 
 from streams.rules.validation import Accepted, Rejected, validate
-from streams.store import connection as store
-from streams.store import rows as records
-from streams.store.evaluations import record_progress
+from streams.store import rows
+from streams.store.progress import record_progress
 from streams.store.rows import Origin
 
 
@@ -59,42 +54,10 @@ def classify(batch: Iterable[tuple[bytes, Origin]]) -> Classified:
         if result.kind == "profile":
             out.profiles.append(result)
         else:
-            out.engagements.append((records.key(result), orjson.dumps(records.engagement_row(result))))
+            out.engagements.append((rows.key(result), orjson.dumps(rows.engagement_row(result))))
         if origin.partition not in out.latest or result.time > out.latest[origin.partition]:
             out.latest[origin.partition] = result.time
     return out
-
-
-class Sink:
-    def __init__(self, dsn: str):
-        self._dsn = dsn
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
-        self._client: Client | None = None
-
-    async def run(self, fn, *args, **kwargs):
-        """Run `fn(client, *args, **kwargs)` on the store thread."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, partial(self._call, fn, *args, **kwargs))
-
-    def _call(self, fn, *args, **kwargs):
-        if self._client is None:
-            self._client = store.connect(self._dsn)
-        return fn(self._client, *args, **kwargs)
-
-    async def open(self) -> None:
-        await self.run(lambda client: None)
-
-    async def write(self, batch: Classified) -> Written:
-        return await self.run(write_batch, batch)
-
-    def close(self) -> None:
-        def _close():
-            if self._client is not None:
-                self._client.close()
-                self._client = None
-
-        self._executor.submit(_close).result()
-        self._executor.shutdown(wait=True)
 
 
 def _json_literal(value) -> tuple[str, dict, dict]:
@@ -142,18 +105,16 @@ def _missing(client: Client, table: str, keyed: Iterable[tuple[Any, Any]], key: 
 
 def write_batch(client: Client, batch: Classified) -> Written:
     engagements = _missing(client, "engagement_events", batch.engagements)
-    profiles = _missing(client, "partners", ((records.key(p), p) for p in batch.profiles))
-    dead = _missing(client, "dead_letters", ((records.dead_letter_id(r[1]), r) for r in batch.rejected), "id", "String")
+    profiles = _missing(client, "partners", ((rows.key(p), p) for p in batch.profiles))
+    dead = _missing(client, "dead_letters", ((rows.dead_letter_id(r[1]), r) for r in batch.rejected), "id", "String")
     # Dead letters first, events last: if the worker dies in between, the redelivered
     # batch finds the first inserts stored and skips them.
     if dead:
-        client.insert(
-            "dead_letters", [records.dead_letter_row(*d) for d in dead], column_names=records.DEAD_LETTER_COLUMNS
-        )
+        client.insert("dead_letters", [rows.dead_letter_row(*d) for d in dead], column_names=rows.DEAD_LETTER_COLUMNS)
     if profiles:
-        client.insert("partners", [records.profile_row(p) for p in profiles], column_names=records.PROFILE_COLUMNS)
+        client.insert("partners", [rows.profile_row(p) for p in profiles], column_names=rows.PROFILE_COLUMNS)
     if engagements:
-        _insert_json(client, "engagement_events", records.ENGAGEMENT_COLUMNS, engagements)
+        _insert_json(client, "engagement_events", rows.ENGAGEMENT_COLUMNS, engagements)
     if batch.active:
         record_progress(client, [(topic, p, batch.latest.get(p), at) for (topic, p), at in batch.active.items()])
     accepted = len(batch.engagements) + len(batch.profiles)

@@ -1,26 +1,17 @@
 """Finding a running pipeline: it leaves `pipeline.json` in the data dir while it runs.
 
 The embedded chDB admits one process, so while `up` runs the other commands ask it
-through its HTTP API; when nothing runs they open the store themselves.
+through its HTTP API (`streams.worker.remote`); when nothing runs they open the store.
 """
 
 from __future__ import annotations
 
 import os
-import urllib.error
-import urllib.parse
-import urllib.request
-from typing import Any
 
 import orjson
 
 from streams.config import Settings
-from streams.reporting import queries as api
-from streams.store import connection as store
-
-
-class PipelineError(RuntimeError):
-    """The running pipeline cannot be used; the message says what to do."""
+from streams.errors import SendError
 
 
 def write(settings: Settings, info: dict) -> None:
@@ -63,30 +54,14 @@ def find(settings: Settings) -> dict | None:
     return info
 
 
-def get_json(url: str, timeout: float = 30) -> Any:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return orjson.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        body = exc.read()
-        try:
-            detail = orjson.loads(body).get("error", body.decode(errors="replace"))
-        except orjson.JSONDecodeError:
-            detail = body.decode(errors="replace")
-        raise PipelineError(f"the running pipeline answered {exc.code}: {detail}") from exc
-    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-        raise PipelineError(f"the running pipeline at {url} does not answer ({exc}); is it still starting?") from exc
-
-
-def ask(settings: Settings, name: str, **params: Any) -> Any:
-    """Run a read query of `streams.api`: through the running pipeline if there is
-    one, else directly on the store."""
+def bootstrap_for(settings: Settings) -> str:
+    """Kafka to produce to: the configured one, else the running pipeline's embedded broker."""
+    if settings.kafka:
+        return settings.kafka
     info = find(settings)
-    if info is not None:
-        query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
-        return get_json(f"{info['web_url']}/api/{name}" + (f"?{query}" if query else ""))
-    client = store.connect(settings.clickhouse)
-    try:
-        return orjson.loads(orjson.dumps(api.QUERIES[name](client, **params), default=str))
-    finally:
-        client.close()
+    if info is None:
+        raise SendError(
+            "no pipeline is running and PARTNERPULSE_KAFKA is not set: start `partnerpulse up` "
+            "in another terminal (same PARTNERPULSE_DATA_DIR), or point PARTNERPULSE_KAFKA at your Kafka"
+        )
+    return info["kafka"]

@@ -14,9 +14,8 @@ import pytest
 from streams.ingest import csv_import as csvimport
 from streams.ingest.http_binding import BODY_IDLE_SECONDS, IngestError, authorize
 from streams.paths import SCHEMAS_DIR
-from streams.worker.pipeline import PipelineProcess
-
-from .conftest import EXAMPLES, cli
+from streams.worker.process import PipelineProcess
+from tests.conftest import EXAMPLES, cli
 
 MAPPINGS = SCHEMAS_DIR / "mappings"
 TOKENS = ("first-token", "second-token")

@@ -15,12 +15,13 @@ import orjson
 import pytest
 
 from streams.broker.embedded import embedded_broker, ensure_topics
-from streams.broker.producer import open_producer, send_raw
-from streams.worker.pipeline import PipelineProcess
-
-from . import oracle, test_alerts
-from .chdb_server import StoreProcess
-from .conftest import cli
+from streams.broker.producer import open_producer
+from streams.worker.process import PipelineProcess
+from tests import oracle
+from tests.chdb_server import StoreProcess
+from tests.conftest import cli
+from tests.producing import send_raw
+from tests.rules import test_alerts
 
 EVENTS = test_alerts.EVENTS
 FINAL = test_alerts.FINAL.strftime("%Y-%m-%dT%H:%M:%SZ")

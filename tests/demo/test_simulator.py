@@ -7,8 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from streams.demo import simulator
 from streams.rules.validation import Rejected, validate
-
-from . import oracle
+from tests import oracle
 
 END = datetime(2026, 11, 26, 12, tzinfo=UTC)
 SIM = simulator.simulate(partners=40, days=180, seed=7, end=END)

@@ -14,14 +14,14 @@ import pytest
 import yaml
 
 from streams.broker.embedded import embedded_broker, ensure_topics
-from streams.broker.producer import open_producer, send_raw
+from streams.broker.producer import open_producer
 from streams.reporting import grafana, panels
 from streams.rules.scoring import load_scoring
 from streams.store import connection as store
 from tests import badinput
-
-from .conftest import EXAMPLES, cli, env_for
-from .fake_grafana import FakeGrafana
+from tests.conftest import EXAMPLES, cli, env_for
+from tests.fake_grafana import FakeGrafana
+from tests.producing import send_raw
 
 SCORING = load_scoring()
 MODELS = [grafana.dashboard_model(d) for d in panels.dashboards(SCORING)]
@@ -77,7 +77,7 @@ def test_macros_expand_like_the_plugin():
 def populated(tmp_path_factory):
     """A store filled by the real pipeline: scenario events, profiles, bad records,
     every midnight evaluated."""
-    from . import test_alerts
+    from tests.rules import test_alerts
 
     base = tmp_path_factory.mktemp("dash")
     scoring = base / "scoring.yaml"

@@ -17,15 +17,15 @@ import pytest
 from kafka import KafkaConsumer
 
 from streams.broker.embedded import embedded_broker, ensure_topics
-from streams.broker.producer import open_producer, send_raw
+from streams.broker.producer import open_producer
 from streams.config import TOPIC_ALERTS
 from streams.rules import alerting
 from streams.rules.scoring import Health, Metrics, load_scoring
 from streams.store import connection as store
-from streams.worker.pipeline import PipelineProcess
-
-from . import oracle
-from .conftest import cli
+from streams.worker.process import PipelineProcess
+from tests import oracle
+from tests.conftest import cli
+from tests.producing import send_raw
 
 S = load_scoring()
 T = datetime(2026, 6, 1, tzinfo=UTC)

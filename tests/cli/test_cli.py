@@ -7,7 +7,7 @@ import sys
 
 import orjson
 
-from .conftest import EXAMPLES, cli, env_for
+from tests.conftest import EXAMPLES, cli, env_for
 
 
 def test_send_without_a_pipeline_or_kafka_says_what_to_do(settings):

@@ -9,8 +9,7 @@ from jsonschema import Draft202012Validator
 from streams.paths import SCHEMAS_DIR
 from streams.rules.validation import Accepted, Rejected, known_types, validate
 from tests import badinput
-
-from .conftest import EXAMPLES
+from tests.conftest import EXAMPLES
 
 
 def event(**changes):

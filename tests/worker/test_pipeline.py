@@ -14,13 +14,13 @@ import pytest
 from kafka import KafkaConsumer
 
 from streams.broker.embedded import embedded_broker, ensure_topics
-from streams.broker.producer import open_producer, send_raw
+from streams.broker.producer import open_producer
 from streams.config import TOPIC_DLQ
-from streams.worker import runtime
-from streams.worker.pipeline import PipelineProcess
+from streams.worker import remote, runtime
+from streams.worker.process import PipelineProcess
 from tests import badinput
-
-from .conftest import EXAMPLES, cli
+from tests.conftest import EXAMPLES, cli
+from tests.producing import send_raw
 
 
 def wait_stored(pipeline: PipelineProcess, engagements: int, timeout: float = 120) -> dict:
@@ -170,8 +170,8 @@ def test_killed_pipeline_leaves_no_broker_behind(settings):
 
 def test_probes_answer(settings, pipeline):
     base = pipeline.info["web_url"]
-    assert runtime.get_json(base + "/healthz") == {"ok": True}
-    assert runtime.get_json(base + "/readyz") == {"ready": True}
+    assert remote.get_json(base + "/healthz") == {"ok": True}
+    assert remote.get_json(base + "/readyz") == {"ready": True}
 
 
 def test_init_prepares_a_deployment(settings):

@@ -11,12 +11,12 @@ import orjson
 import pytest
 
 from streams.broker.embedded import embedded_broker, ensure_topics
-from streams.broker.producer import open_producer, send_raw
+from streams.broker.producer import open_producer
 from streams.store import connection as store
-from streams.worker.pipeline import PipelineProcess
-
-from . import oracle
-from .conftest import cli
+from streams.worker.process import PipelineProcess
+from tests import oracle
+from tests.conftest import cli
+from tests.producing import send_raw
 
 EVENTS = oracle.generate()
 LAST = oracle.parse(EVENTS[-1]["time"])

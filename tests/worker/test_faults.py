@@ -21,16 +21,17 @@ from kafka import KafkaConsumer, TopicPartition
 
 from streams import config
 from streams.broker.embedded import embedded_broker, ensure_topics, free_port
-from streams.broker.producer import open_producer, send_raw
+from streams.broker.producer import open_producer
 from streams.broker.reader import GROUP
 from streams.config import TOPIC_EVENTS
-from streams.worker.pipeline import PipelineProcess
-
-from . import oracle, test_alerts
-from .chdb_server import StoreProcess
-from .conftest import ROOT, cli, env_for
-from .test_pipeline import events
-from .test_scaleout import keyed
+from streams.worker.process import PipelineProcess
+from tests import oracle
+from tests.chdb_server import StoreProcess
+from tests.conftest import ROOT, cli, env_for
+from tests.producing import send_raw
+from tests.rules import test_alerts
+from tests.worker.test_pipeline import events
+from tests.worker.test_scaleout import keyed
 
 EVENTS = test_alerts.EVENTS
 KILLS = 5

@@ -19,8 +19,7 @@ from streams.rules import validation
 from streams.rules.validation import Accepted, Rejected
 from streams.store.rows import Origin
 from streams.store.writes import classify
-
-from .conftest import ROOT, cli
+from tests.conftest import ROOT, cli
 
 ORIGIN = Origin("engagement-events", 0, 0, datetime(2026, 1, 1, tzinfo=UTC))
 CASES = {"validator": 0, "csv": 0}  # how many inputs were tried, for the README's figures
@@ -162,7 +161,8 @@ def test_hostile_text_is_stored_and_shown_verbatim(settings, pipeline, tmp_path)
     sent = cli(settings, "send", str(path))
     assert sent.returncode == 0, sent.stderr.decode()
     assert cli(settings, "send", str(broken)).returncode == 1  # rejected by send: never produced
-    from streams.broker.producer import open_producer, send_raw
+    from streams.broker.producer import open_producer
+    from tests.producing import send_raw
 
     producer = open_producer(pipeline.info["kafka"])
     send_raw(producer, [(None, orjson.dumps({"id": n[:250], "source": n, "type": "partner.meeting"}))

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from streams.reporting import report
-
-from .conftest import ROOT, env_for
+from tests.conftest import ROOT, env_for
 
 HOSTILE = "<script>alert('x')</script> & \"Co\""
 

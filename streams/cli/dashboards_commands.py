@@ -1,0 +1,40 @@
+"""`dashboards build` and `dashboards publish`: Grafana as code."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from streams import config
+from streams.cli.output import err
+
+
+def dashboards_build() -> None:
+    """Regenerate the dashboards JSON and provisioning files under dashboards/."""
+    from streams.reporting import grafana
+    from streams.rules.scoring import load_scoring
+
+    written = grafana.build(load_scoring())
+    err.print(f"{len(written)} file(s) changed under {grafana.DASHBOARDS_DIR}", highlight=False)
+
+
+def dashboards_publish(
+    grafana_url: Annotated[str, typer.Option("--grafana-url", help="e.g. https://grafana.example.com")],
+    folder: Annotated[str, typer.Option(help="Grafana folder for the dashboards and alert rules")] = "PartnerPulse",
+) -> None:
+    """Create or update the datasource (from PARTNERPULSE_CLICKHOUSE), dashboards and alert rules
+    in a Grafana; the token comes from GRAFANA_TOKEN. Running it twice changes nothing."""
+    from streams.reporting import grafana
+    from streams.rules.scoring import load_scoring
+
+    settings = config.load()
+    report = grafana.publish(grafana_url, config.grafana_token(), load_scoring(), settings.clickhouse, folder)
+    for verb, items in (("created", report.created), ("updated", report.updated)):
+        for item in items:
+            err.print(f"{verb} {item}", highlight=False)
+    err.print(
+        f"published to {grafana_url}: {len(report.created)} created, {len(report.updated)} updated, "
+        f"{len(report.unchanged)} unchanged",
+        highlight=False,
+    )

@@ -1,0 +1,111 @@
+"""`send` and `dlq`: getting events in, and the ones that could not be accepted."""
+
+from __future__ import annotations
+
+import urllib.request
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+
+from streams import config
+from streams.cli.output import Format, ask, emit, err, fail, say, shorten
+from streams.errors import SendError
+
+
+def send(
+    files: Annotated[list[str], typer.Argument(help="JSONL files of CloudEvents, one per line (- for stdin), or CSV")],
+    mapping: Annotated[
+        Path | None, typer.Option(help="YAML mapping of CSV columns to event fields (see schemas/mappings/)")
+    ] = None,
+) -> None:
+    """Validate events and produce the valid ones to `engagement-events`, keyed by partner id.
+    CSV rows are mapped to events by --mapping; rejected rows go to FILE.rejects.csv."""
+    from streams.broker.producer import close, open_producer, send_lines, send_valid
+    from streams.ingest import csv_import
+    from streams.ingest.files import read_lines
+    from streams.worker.runtime import bootstrap_for
+
+    settings = config.load()
+    for name in files:
+        if name != "-" and not Path(name).is_file():
+            raise fail(f"cannot read {name}: no such file")
+    csv_files = [f for f in files if f != "-" and Path(f).suffix.lower() == ".csv"]
+    imports = {}
+    if csv_files:
+        if mapping is None:
+            raise SendError(f"{csv_files[0]}: a CSV file needs --mapping MAPPING.yaml (see schemas/mappings/)")
+        rules = csv_import.load_mapping(mapping)
+        imports = {f: csv_import.read_csv(f, rules) for f in csv_files}
+    producer = open_producer(bootstrap_for(settings), settings.broker_timeout)
+    try:
+        report = send_lines(producer, read_lines([f for f in files if f not in imports]))
+        for name, result in imports.items():
+            report.rejected += [(name, number, reason) for number, _, reason in result.rejected]
+            send_valid(producer, [(name, 0, a, orjson.dumps(a.event)) for a in result.accepted], report)
+    finally:
+        close(producer)
+    for name, result in imports.items():
+        written = csv_import.write_rejects(name, result)
+        if written:
+            say(f"{name}: {len(result.rejected)} rejected row(s) written to {written}")
+    for name, number, reason in report.rejected + report.failed:
+        say(f"{name}:{number}: {reason}" if number else f"{name}: {reason}")
+    say(f"accepted {report.accepted}, rejected {len(report.rejected)}"
+        + (f", not acknowledged {len(report.failed)}" if report.failed else ""))  # fmt: skip
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def dlq_list(
+    fmt: Annotated[Format, typer.Option("--format", help="table, json or csv")] = Format.table,
+    limit: Annotated[int, typer.Option(help="at most this many, newest first")] = 1000,
+    code: Annotated[str | None, typer.Option(help="only this class, e.g. invalid_json")] = None,
+) -> None:
+    """Every dead letter with its reason and raw payload (non-UTF-8 bytes shown as \\xNN)."""
+    rows = ask("dead_letters", limit=limit, code=code)
+    if fmt is Format.table:
+        for row in rows:
+            row["payload"] = shorten(row["payload"], 60)
+    emit(
+        rows,
+        fmt,
+        ["received_at", "code", "reason", "source", "event_id", "size", "payload"] if fmt is not Format.json else [],
+        title=f"Dead letters ({len(rows)})",
+    )
+
+
+def dlq_replay() -> None:
+    """Re-submit the dead letters that pass validation now (after a fix); keep what still fails."""
+    from streams.broker.producer import close, open_producer, unacknowledged
+    from streams.ingest.replay import replay
+    from streams.store.connection import connect
+    from streams.worker import runtime
+
+    settings = config.load()
+    info = runtime.find(settings)
+    if info is not None:  # the running pipeline owns the store: it replays
+        request = urllib.request.Request(info["web_url"] + "/dlq/replay", data=b"", method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=300) as response:
+                result = orjson.loads(response.read())
+        except OSError as exc:
+            raise fail(f"the running pipeline did not answer the replay: {exc}") from None
+    else:
+        if settings.embedded_kafka:
+            raise SendError(
+                "start `partnerpulse up` first (the embedded broker lives inside it), or set PARTNERPULSE_KAFKA"
+            )
+        client = connect(settings.clickhouse)
+        producer = open_producer(settings.kafka, settings.broker_timeout)
+        try:
+            result = replay(client, lambda items: unacknowledged(producer, items)).as_json()
+        finally:
+            close(producer)
+            client.close()
+    err.print(f"replayed {result['replayed']}, still failing {result['still_failing']}"
+              + (f", not acknowledged {result['not_acknowledged']} (kept; run replay again)"
+                 if result["not_acknowledged"] else ""), highlight=False)  # fmt: skip
+    if result["not_acknowledged"]:
+        raise typer.Exit(1)

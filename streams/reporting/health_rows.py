@@ -1,0 +1,54 @@
+"""Health as users read it: one JSON object per partner (../shared/CONTRACT.md §6), and
+its flat CSV row. Both follow `streams.rules.scoring.METRICS`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+
+from streams.formats import iso, parse_as_of
+from streams.rules.scoring import COMPONENTS, METRICS, Health, assess, load_scoring
+from streams.store.metrics import compute_metrics
+from streams.store.reads import partner_names
+
+STATUS_ORDER = {"disengaged": 0, "at_risk": 1, "new": 2, "healthy": 3}
+HEALTH_CSV_COLUMNS = ["partner_id", "name", "status", "score", *METRICS, *(f"components.{c}" for c in COMPONENTS)]
+
+
+def _shown(value: Any) -> Any:
+    return iso(value) if isinstance(value, datetime) else value
+
+
+def as_dict(h: Health, name: str | None) -> dict[str, Any]:
+    """Every §3 metric, components, score, status."""
+    return {
+        "partner_id": h.metrics.partner_id,
+        "name": name,
+        "as_of": iso(h.metrics.as_of),
+        **{metric: _shown(value) for metric, value in h.metric_values().items()},
+        "components": {c: h.components[c] for c in COMPONENTS},
+        "score": h.score,
+        "status": h.status,
+    }
+
+
+def flat_health_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A health object as one CSV row (components as components.<name>)."""
+    return {**row, **{f"components.{k}": v for k, v in row["components"].items()}}
+
+
+def health(
+    client: Client, as_of: str | None = None, status: str | None = None, partner: str | None = None
+) -> list[dict[str, Any]]:
+    """One row per partner with an engagement at or before T, worst first."""
+    when = parse_as_of(as_of)
+    scoring = load_scoring()
+    names = partner_names(client)
+    healths = [assess(m, scoring) for m in compute_metrics(client, when, scoring, partner)]
+    rows = [as_dict(h, names.get(h.metrics.partner_id)) for h in healths]
+    if status:
+        rows = [r for r in rows if r["status"] == status]
+    rows.sort(key=lambda r: (r["score"], STATUS_ORDER[r["status"]], r["partner_id"]))
+    return rows

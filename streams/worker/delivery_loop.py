@@ -1,0 +1,85 @@
+"""Alert delivery from the outbox (`streams.store.outbox`): the topic and webhooks.
+
+Each delivery is its own task: a slow or failing target delays nothing else, neither
+the stream nor the other targets. A failed one is retried with backoff, forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+
+from streams.store import outbox
+from streams.store.outbox import Due
+
+log = logging.getLogger(__name__)
+
+MAX_DELIVERIES_IN_FLIGHT = 64
+SIGNATURE_HEADER = "X-PartnerPulse-Signature"
+WEBHOOK_TIMEOUT = 10.0
+
+
+def sign(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+async def post_webhook(session, url: str, body: bytes, secret: str | None) -> str | None:
+    """POST one alert; None on a 2xx answer, else a short error (never the URL or secret)."""
+    import aiohttp
+
+    headers = {"Content-Type": "application/cloudevents+json", "User-Agent": "partnerpulse"}
+    if secret:
+        headers[SIGNATURE_HEADER] = sign(secret, body)
+    try:
+        async with session.post(url, data=body, headers=headers,
+                                timeout=aiohttp.ClientTimeout(total=WEBHOOK_TIMEOUT)) as response:  # fmt: skip
+            if 200 <= response.status < 300:
+                return None
+            return f"HTTP {response.status}"
+    except TimeoutError:
+        return f"no answer within {WEBHOOK_TIMEOUT:.0f} s"
+    except aiohttp.ClientError as exc:
+        return f"{type(exc).__name__}"
+
+
+class DeliveryLoop:
+    """`tick()` every second: start a task for each due delivery not already under way."""
+
+    def __init__(
+        self,
+        store,
+        deliver: Callable[[Due], Awaitable[str | None]],
+        describe: Callable[[BaseException], str] = repr,
+    ):
+        self.store = store
+        self.deliver = deliver  # returns None when delivered, else a short error
+        self.describe = describe
+        self.in_flight: dict[tuple[str, str], asyncio.Task] = {}
+        self.attempted: dict[tuple[str, str], int] = {}  # attempts recorded by this worker
+
+    async def _deliver_and_record(self, due: Due) -> None:
+        key = (due.event_id, due.target)
+        try:
+            error = await self.deliver(due)
+            await self.store.run(outbox.record, [(due, error)], outbox.utcnow())
+            self.attempted[key] = due.attempts + 1
+        except Exception as exc:  # not recorded: the outbox offers it again
+            log.warning("could not record a delivery attempt: %s", self.describe(exc))
+        finally:
+            self.in_flight.pop(key, None)
+
+    async def tick(self) -> None:
+        try:
+            dues = await self.store.run(outbox.due, outbox.utcnow())
+        except Exception as exc:  # the store is away; the outbox keeps everything for later
+            log.warning("cannot read the alert outbox: %s", self.describe(exc))
+            return
+        for due in dues:
+            key = (due.event_id, due.target)
+            # A row read just before its last attempt was recorded is stale: skip it.
+            stale = due.attempts < self.attempted.get(key, 0)
+            if not stale and key not in self.in_flight and len(self.in_flight) < MAX_DELIVERIES_IN_FLIGHT:
+                self.in_flight[key] = asyncio.ensure_future(self._deliver_and_record(due))

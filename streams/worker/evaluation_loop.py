@@ -1,0 +1,84 @@
+"""Evaluation as the stream's event time crosses midnights, in a task of its own.
+
+Ingest only wakes it, so a long catch-up (a year replayed) never holds up ingest. Idle
+partitions release the watermark as wall time passes, hence a periodic wake-up too.
+Only the worker holding partition 0 evaluates, from every partition's progress in the
+store: one evaluation per midnight however many workers share the partitions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from streams.store.progress import record_ownership
+
+log = logging.getLogger(__name__)
+
+# Midnights per store-thread job while catching up (one query); ingest and queries run in between.
+EVALUATE_AT_ONCE = 31
+# While a backlog streams in, ingest has the store thread first: evaluation catches up
+# in small steps every few seconds, and fully once ingest rests.
+EVALUATE_BUSY, EVALUATE_BUSY_PAUSE = 7, 5.0
+
+
+class EvaluationLoop:
+    def __init__(
+        self,
+        evaluator,
+        store,
+        reader,
+        topic: str,
+        busy: Callable[[], bool],
+        describe: Callable[[BaseException], str] = repr,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ):
+        self.evaluator = evaluator
+        self.store = store
+        self.reader = reader
+        self.topic = topic
+        self.busy = busy
+        self.describe = describe
+        self.sleep = sleep
+        self.now = now
+        self.wake = asyncio.Event()
+        self.more = False  # the last step hit its limit: more midnights are due
+        self.leading = False
+
+    async def step(self) -> list[datetime]:
+        """One round: record ownership, then (as leader) evaluate the due midnights."""
+        busy = self.busy()
+        if busy:
+            await self.sleep(EVALUATE_BUSY_PAUSE)
+        try:  # every worker: "I still own my partitions" (see rules/watermark.py)
+            await self.store.run(record_ownership, self.topic, self.reader.partitions(), self.now())
+        except Exception as exc:
+            log.warning("could not record partition ownership: %s", self.describe(exc))
+        if not self.reader.is_leader():
+            self.more = self.leading = False
+            return []
+        if not self.leading:
+            self.evaluator.forget()  # another worker may have led meanwhile
+            self.leading = True
+        limit = EVALUATE_BUSY if busy else EVALUATE_AT_ONCE
+        try:
+            done = await self.store.run(self.evaluator.advance, self.now(), limit)
+        except Exception as exc:
+            log.warning("evaluation failed, retrying in a second: %s", self.describe(exc))
+            self.more = False
+            await self.sleep(1.0)
+            return []
+        self.more = len(done) == limit
+        return done
+
+    async def run(self) -> None:
+        while True:
+            if not self.more:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), timeout=1.0)
+            self.wake.clear()
+            await self.step()

@@ -1,0 +1,62 @@
+"""POST /events: CloudEvents over HTTP (structured, batch, binary; see
+schemas/ingest.openapi.yaml). Parsing is in `streams.ingest.http_binding`; this is the
+endpoint: auth, a bounded body, and an answer only after Kafka acknowledged."""
+
+from __future__ import annotations
+
+import asyncio
+
+import faust
+
+from streams.ingest import http_binding as binding
+from streams.rules.validation import Accepted
+
+
+def register(app: faust.App, events_topic, ingest_tokens: tuple[str, ...]) -> None:
+    @app.page("/events")
+    class Events(faust.web.View):
+        async def post(self, request):
+            try:
+                binding.authorize(request.headers.get("Authorization"), ingest_tokens)
+                declared = request.headers.get("Content-Length")
+                if declared and int(declared) > binding.MAX_BODY_BYTES:
+                    raise binding.IngestError(413, f"the body is over {binding.MAX_BODY_BYTES // 1024 // 1024} MiB")
+                body = await read_limited(request.content, binding.MAX_BODY_BYTES)
+                items = binding.split_events(request.headers.get("Content-Type"), dict(request.headers), body)
+            except binding.IngestError as exc:
+                return self.json({"error": str(exc)}, status=exc.status)
+            except ValueError:
+                return self.json({"error": "Content-Length is not a number"}, status=400)
+            checked = binding.check(items)
+            # Answer only after Kafka has acknowledged every accepted event: what the
+            # response calls accepted is never lost.
+            sends = {
+                c.index: await events_topic.send(key=c.result.partner_id.encode(), value=c.raw)
+                for c in checked
+                if isinstance(c.result, Accepted)
+            }
+            outcomes = await asyncio.gather(*sends.values(), return_exceptions=True)
+            delivered = {i: not isinstance(o, BaseException) for i, o in zip(sends, outcomes, strict=True)}
+            results = [c.as_json(delivered.get(c.index)) for c in checked]
+            accepted = sum(r["status"] == "accepted" for r in results)
+            return self.json(
+                {"accepted": accepted, "rejected": len(results) - accepted, "results": results},
+                status=binding.response_status(results),
+            )
+
+
+async def read_limited(stream, limit: int) -> bytes:
+    """The request body, refusing (413) anything over `limit` without reading it all, and
+    (408) a client that stops sending for binding.BODY_IDLE_SECONDS."""
+    chunks, size = [], 0
+    while True:
+        try:
+            chunk = await asyncio.wait_for(stream.read(64 * 1024), binding.BODY_IDLE_SECONDS)
+        except TimeoutError:
+            raise binding.IngestError(408, f"no body bytes for {binding.BODY_IDLE_SECONDS:.0f} s") from None
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > limit:
+            raise binding.IngestError(413, f"the body is over {limit // 1024 // 1024} MiB")
+        chunks.append(chunk)

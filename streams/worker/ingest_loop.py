@@ -1,0 +1,165 @@
+"""The hot path: read a batch, classify it, store it, dead-letter what failed, commit.
+
+The commit order, each step only after the one before succeeded:
+1. read up to `batch_size` records (`BatchReader.get`);
+2. classify them on a thread of their own (validation, rows as JSON lines), overlapping
+   with the store thread writing the previous batch;
+3. keep the records of partitions this worker still owns (a rebalance may have come);
+4. write: dead letters first, profiles, events last (`streams.store.writes`);
+5. send the dead letters to the dead-letter topic;
+6. commit the offsets. A crash before this step redelivers the batch, and the
+   idempotent write stores nothing twice.
+A failed step 4 or 5 is retried with backoff, forever: the store may be down a while,
+and nothing is read meanwhile beyond one batch ahead (back-pressure).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from streams.store.rows import Origin
+from streams.store.writes import Classified, Written, classify, write_batch
+
+log = logging.getLogger(__name__)
+
+# A batch is up to batch_size records: large batches are where the speed is (fewer,
+# larger inserts); waiting at most this long for one keeps latency low.
+BATCH_WITHIN = 0.5
+MAX_RETRY_DELAY = 30.0
+# Batches read ahead of the one being stored, at most (memory, and back-pressure).
+IN_FLIGHT = 2
+
+
+@dataclass
+class Processed:
+    """What this worker did since it started (the store holds the totals)."""
+
+    records: int = 0
+    engagements: int = 0
+    profiles: int = 0
+    dead_letters: int = 0
+    duplicates: int = 0
+    batches: int = 0
+
+    def add(self, records: int, written: Written) -> None:
+        self.records += records
+        self.engagements += written.engagements
+        self.profiles += written.profiles
+        self.dead_letters += written.dead_letters
+        self.duplicates += written.duplicates
+        self.batches += 1
+
+
+def retry_delay(failures: int) -> float:
+    """Seconds before the next attempt after `failures` failed ones: 0.5, 1, 2, … ≤ 30."""
+    return min(2 ** (failures - 1) * 0.5, MAX_RETRY_DELAY)
+
+
+class IngestLoop:
+    """Reads, stores and commits batches until cancelled; `store_error` says why it waits."""
+
+    def __init__(
+        self,
+        reader,
+        store,
+        send_dead_letters: Callable[[Classified], Awaitable[None]],
+        batch_size: int,
+        describe: Callable[[BaseException], str] = repr,
+        on_stored: Callable[[], None] = lambda: None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.reader = reader
+        self.store = store
+        self.send_dead_letters = send_dead_letters
+        self.batch_size = batch_size
+        self.describe = describe
+        self.on_stored = on_stored
+        self.sleep = sleep
+        self.clock = clock
+        self.processed = Processed()
+        self.store_error: str | None = None
+        self.last_stored = float("-inf")  # clock() when a batch was last stored
+        self._classifier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="classify")
+
+    def busy(self, within: float = 1.0) -> bool:
+        """Was a batch stored in the last `within` seconds (a backlog streaming in)?"""
+        return self.clock() - self.last_stored < within
+
+    async def prepare(self, records: list) -> tuple[list, Classified]:
+        """(raw, origin) pairs and their classification, on the classifying thread."""
+        now = datetime.now(UTC)
+
+        def pairs_and_classes() -> tuple[list, Classified]:
+            batch = [(r.value or b"", Origin(r.topic, r.partition, r.offset, now)) for r in records]
+            return batch, classify(batch)
+
+        return await asyncio.get_running_loop().run_in_executor(self._classifier, pairs_and_classes)
+
+    async def store_batch(self, records: list, batch: list, classified: Classified) -> None:
+        """Steps 3–6 for one batch (the part of it this worker still owns)."""
+        async with self.reader.storing:
+            owned = await self.reader.owned(records)
+            if not owned:
+                return
+            if len(owned) < len(records):  # a rebalance took some partitions meanwhile
+                records, (batch, classified) = owned, await self.prepare(owned)
+            written = await self.store.run(write_batch, classified)
+            await self.send_dead_letters(classified)
+            try:
+                await self.reader.commit(records)
+            except Exception as exc:  # e.g. a rebalance in between; redelivery is harmless
+                log.warning("could not commit offsets (%s); the batch will be read again", type(exc).__name__)
+            self.processed.add(len(batch), written)
+            self.last_stored = self.clock()
+
+    async def store_until_stored(self, records: list, batch: list, classified: Classified) -> None:
+        failures = 0
+        while True:
+            try:
+                await self.store_batch(records, batch, classified)
+                self.store_error = None
+                return
+            except Exception as exc:
+                failures += 1
+                delay = retry_delay(failures)
+                self.store_error = self.describe(exc)
+                log.error("storing a batch of %d failed (attempt %d, retrying in %.1f s): %s",
+                          len(records), failures, delay, self.store_error)  # fmt: skip
+                await self.sleep(delay)
+
+    async def _read_forever(self, prepared: asyncio.Queue, room: asyncio.Semaphore) -> None:
+        try:
+            while True:
+                await room.acquire()  # given back once the batch is stored
+                records = await self.reader.get(self.batch_size, BATCH_WITHIN)
+                if records:
+                    await prepared.put((records, *await self.prepare(records)))
+                else:
+                    room.release()
+        except Exception as exc:
+            await prepared.put(exc)
+            raise
+
+    async def run(self) -> None:
+        await self.reader.start()
+        prepared: asyncio.Queue = asyncio.Queue()
+        room = asyncio.Semaphore(IN_FLIGHT)
+        reading = asyncio.ensure_future(self._read_forever(prepared, room))
+        try:
+            while True:
+                item = await prepared.get()
+                if isinstance(item, Exception):
+                    raise item
+                await self.store_until_stored(*item)
+                room.release()
+                self.on_stored()
+        finally:
+            reading.cancel()
+            await self.reader.stop()

@@ -1,0 +1,46 @@
+"""Asking for a read query (`streams.reporting.queries`): through the running pipeline's
+HTTP API if there is one (it owns the embedded store), else directly on the store."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+import orjson
+
+from streams.config import Settings
+from streams.errors import PipelineError
+from streams.reporting.queries import QUERIES
+from streams.store.connection import connect
+from streams.worker.runtime import find
+
+
+def get_json(url: str, timeout: float = 30) -> Any:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return orjson.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        body = exc.read()
+        try:
+            detail = orjson.loads(body).get("error", body.decode(errors="replace"))
+        except orjson.JSONDecodeError:
+            detail = body.decode(errors="replace")
+        raise PipelineError(f"the running pipeline answered {exc.code}: {detail}") from exc
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+        raise PipelineError(f"the running pipeline at {url} does not answer ({exc}); is it still starting?") from exc
+
+
+def ask(settings: Settings, name: str, **params: Any) -> Any:
+    """Run a read query of `streams.reporting.queries`: through the running pipeline if there is
+    one, else directly on the store."""
+    info = find(settings)
+    if info is not None:
+        query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
+        return get_json(f"{info['web_url']}/api/{name}" + (f"?{query}" if query else ""))
+    client = connect(settings.clickhouse)
+    try:
+        return orjson.loads(orjson.dumps(QUERIES[name](client, **params), default=str))
+    finally:
+        client.close()

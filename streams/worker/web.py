@@ -1,0 +1,85 @@
+"""The pipeline's HTTP views besides /events: status, probes, read queries, DLQ replay."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import asdict
+from datetime import UTC, datetime
+
+import faust
+import orjson
+
+from streams.formats import iso, iso_or_none
+from streams.ingest.replay import replay
+from streams.reporting.queries import QUERIES
+from streams.store import reads
+
+
+async def status_json(w) -> dict:
+    """What this worker did and where the stream stands; answers while the store is away."""
+
+    async def or_none(fn, *args):
+        try:
+            return await w.store.run(fn, *args)
+        except Exception:  # the store is away: /status still answers, store_error says why
+            return None
+
+    return {
+        "ready": w.reader.assigned,
+        "pid": os.getpid(),
+        "started_at": iso(w.started_at),
+        "kafka": w.bootstrap,
+        "clickhouse": w.clickhouse,
+        "processed": asdict(w.ingest.processed),
+        "watermark": iso_or_none(await or_none(w.evaluator.watermark, datetime.now(UTC))),
+        "leader": w.reader.is_leader(),
+        "last_evaluated": iso_or_none(w.evaluator.last_evaluated),
+        "stored": await or_none(reads.counts),
+        "store_error": w.ingest.store_error,
+    }
+
+
+def register(app: faust.App, w) -> None:
+    """`w`: the worker's parts (`streams.worker.app.Worker`)."""
+
+    @app.page("/status")
+    async def status(web, request):
+        return web.json(await status_json(w))
+
+    @app.page("/healthz")
+    async def healthz(web, request):
+        """Liveness: the worker's event loop answers."""
+        return web.json({"ok": True})
+
+    @app.page("/readyz")
+    async def readyz(web, request):
+        """Readiness: partitions assigned and the store answering."""
+        try:
+            await asyncio.wait_for(w.store.run(lambda client: client.query("SELECT 1")), timeout=5)
+        except Exception as exc:  # any store failure means not ready
+            return web.json({"ready": False, "reason": f"store: {type(exc).__name__}"}, status=503)
+        if not w.reader.assigned:
+            return web.json({"ready": False, "reason": "waiting for partitions"}, status=503)
+        return web.json({"ready": True})
+
+    @app.page("/dlq/replay")
+    class Replay(faust.web.View):
+        """Re-submit the dead letters that today's validation accepts; keep the rest."""
+
+        async def post(self, request):
+            # On the store thread as a whole: a replay is rare, and nothing else may
+            # forget or add dead letters in between.
+            result = await w.store.run(replay, w.replay_sender())
+            return self.json(result.as_json())
+
+    @app.page("/api/{name}")
+    async def api_view(web, request, name):
+        query = QUERIES.get(name)
+        if query is None:
+            return web.json({"error": f"no query named {name!r}"}, status=404)
+        try:
+            result = await w.store.run(query, **dict(request.query))
+        except (TypeError, ValueError) as exc:
+            return web.json({"error": str(exc)}, status=400)
+        return web.bytes(orjson.dumps(result, default=str), content_type="application/json")

@@ -1,0 +1,104 @@
+"""The delivery loop in process: the real outbox in chDB, targets that fail or hang."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from streams.rules.alerting import Alert
+from streams.store import outbox
+from streams.worker.delivery_loop import MAX_DELIVERIES_IN_FLIGHT, DeliveryLoop
+from tests.testing import TestingStore
+
+MIDNIGHT = datetime(2026, 11, 20, tzinfo=UTC)
+
+
+def alert(n: int) -> Alert:
+    return Alert(f"a-{n}", f"p-{n}", "quiet", "firing", MIDNIGHT, None, "silent", "", {"score": 50.0}, None)
+
+
+def queue(client, alerts: list[Alert], webhooks: list[str] = ()) -> None:
+    rows = outbox.outbox_rows(alerts, outbox.targets(list(webhooks)), datetime.now(UTC))
+    client.insert("alert_deliveries", rows, column_names=outbox.DELIVERY_COLUMNS)
+
+
+def states(client) -> dict[tuple[str, str], tuple[str, int, str]]:
+    rows = client.query("SELECT alert_id, target, state, attempts, last_error FROM alert_deliveries FINAL").result_rows
+    return {(a, t): (s, n, e) for a, t, s, n, e in rows}
+
+
+async def settle(loop: DeliveryLoop) -> None:
+    while loop.in_flight:
+        await asyncio.sleep(0.01)
+
+
+def test_a_failed_delivery_is_recorded_and_not_retried_before_its_backoff(client):
+    async def scenario():
+        queue(client, [alert(1)], ["https://hooks.example/1"])
+        attempts = []
+
+        async def deliver(due):
+            attempts.append(due.target)
+            return None if due.target == "kafka" else "HTTP 500"
+
+        loop = DeliveryLoop(TestingStore(client), deliver)
+        await loop.tick()
+        await settle(loop)
+        assert sorted(attempts) == ["kafka", outbox.webhook_target("https://hooks.example/1").key]
+        got = states(client)
+        assert got[("a-1", "kafka")] == ("delivered", 1, "")
+        assert got[("a-1", outbox.webhook_target("https://hooks.example/1").key)] == ("pending", 1, "HTTP 500")
+        await loop.tick()  # the failed one waits for its backoff (2 s): nothing is due now
+        await settle(loop)
+        assert len(attempts) == 2
+
+    asyncio.run(scenario())
+
+
+def test_a_hanging_target_holds_up_nothing_else_and_in_flight_is_bounded(client):
+    async def scenario():
+        queue(client, [alert(n) for n in range(MAX_DELIVERIES_IN_FLIGHT + 10)])
+        hang = asyncio.Event()
+
+        async def deliver(due):
+            if due.alert_id == "a-0":
+                await hang.wait()
+            return None
+
+        loop = DeliveryLoop(TestingStore(client), deliver)
+        await loop.tick()
+        assert len(loop.in_flight) == MAX_DELIVERIES_IN_FLIGHT
+        while len(loop.in_flight) > 1:  # all but the hanging one are done
+            await asyncio.sleep(0.01)
+        await loop.tick()  # the rest are started; a-0 is not started twice
+        while len(loop.in_flight) > 1:
+            await asyncio.sleep(0.01)
+        assert list(loop.in_flight) == [("a-0:firing", "kafka")]
+        delivered = [k for k, v in states(client).items() if v[0] == "delivered"]
+        assert len(delivered) == MAX_DELIVERIES_IN_FLIGHT + 9
+        hang.set()
+        await settle(loop)
+
+    asyncio.run(scenario())
+
+
+def test_an_unrecorded_attempt_is_offered_again(client):
+    async def scenario():
+        queue(client, [alert(1)])
+        store = TestingStore(client)
+        store.fail(outbox.record, 1)
+        attempts = []
+
+        async def deliver(due):
+            attempts.append(due.attempts)
+            return None
+
+        loop = DeliveryLoop(store, deliver)
+        await loop.tick()
+        await settle(loop)
+        await loop.tick()  # the store lost the first outcome: delivered again (at least once)
+        await settle(loop)
+        assert attempts == [0, 0]
+        assert states(client)[("a-1", "kafka")] == ("delivered", 1, "")
+
+    asyncio.run(scenario())

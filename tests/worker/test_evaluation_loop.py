@@ -1,0 +1,114 @@
+"""The evaluation loop and the broker watch in process: leader hand-over, busy ingest,
+a failing store, a broker gone for good."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from streams.store.progress import record_ownership
+from streams.worker.broker_watch import BrokerWatch
+from streams.worker.evaluation_loop import EVALUATE_AT_ONCE, EVALUATE_BUSY, EVALUATE_BUSY_PAUSE, EvaluationLoop
+from tests.testing import FakeClock, TestingReader, TestingStore
+
+NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
+
+
+class CountingEvaluator:
+    """Evaluates `due` midnights at most `limit` at a time; counts forgets."""
+
+    def __init__(self, due: int):
+        self.due = due
+        self.forgets = 0
+        self.limits: list[int] = []
+
+    def forget(self) -> None:
+        self.forgets += 1
+
+    def advance(self, client, now, limit):
+        self.limits.append(limit)
+        done, self.due = min(limit, self.due), self.due - min(limit, self.due)
+        return [now] * done
+
+
+def make(client, evaluator, mine=frozenset({0, 1}), busy=False):
+    clock = FakeClock()
+    reader = TestingReader([], mine=set(mine))
+    store = TestingStore(client)
+    loop = EvaluationLoop(evaluator, store, reader, "engagement-events", busy=lambda: busy, sleep=clock.sleep,
+                          now=lambda: NOW)  # fmt: skip
+    return loop, reader, store, clock
+
+
+def owners(client) -> list[int]:
+    rows = client.query("SELECT partition FROM partition_progress WHERE owned_at > toDateTime64(0, 3) ORDER BY 1")
+    return [r[0] for r in rows.result_rows]
+
+
+def test_only_the_leader_evaluates_and_forgets_its_caches_when_it_becomes_leader_again(client):
+    async def scenario():
+        evaluator = CountingEvaluator(due=0)
+        loop, reader, _, _ = make(client, evaluator)
+        await loop.step()
+        assert evaluator.forgets == 1 and evaluator.limits == [EVALUATE_AT_ONCE]
+        await loop.step()
+        assert evaluator.forgets == 1  # still leading: caches kept
+        reader.mine = {1, 2}  # partition 0 went to another worker
+        await loop.step()
+        assert evaluator.limits == [EVALUATE_AT_ONCE] * 2  # not evaluated as a follower
+        reader.mine = {0}
+        await loop.step()
+        assert evaluator.forgets == 2  # the other worker may have evaluated meanwhile
+        assert owners(client) == [0, 0, 0, 1, 1, 1, 2]  # every round: "I still own these"
+
+    asyncio.run(scenario())
+
+
+def test_a_catch_up_runs_in_steps_and_yields_to_busy_ingest(client):
+    async def scenario():
+        evaluator = CountingEvaluator(due=40)
+        loop, _, _, clock = make(client, evaluator, busy=True)
+        await loop.step()
+        assert evaluator.limits == [EVALUATE_BUSY] and clock.sleeps == [EVALUATE_BUSY_PAUSE] and loop.more
+        loop.busy = lambda: False
+        await loop.step()
+        assert evaluator.limits[-1] == EVALUATE_AT_ONCE and evaluator.due == 2 and loop.more
+        await loop.step()
+        assert evaluator.due == 0 and not loop.more
+
+    asyncio.run(scenario())
+
+
+def test_a_failing_evaluation_is_retried_after_a_second(client):
+    async def scenario():
+        evaluator = CountingEvaluator(due=3)
+        loop, _, store, clock = make(client, evaluator)
+        store.fail(evaluator.advance, 1)
+        assert await loop.step() == [] and clock.sleeps == [1.0]
+        assert len(await loop.step()) == 3
+
+    asyncio.run(scenario())
+
+
+def test_a_failing_ownership_record_does_not_stop_evaluation(client):
+    async def scenario():
+        evaluator = CountingEvaluator(due=1)
+        loop, _, store, _ = make(client, evaluator)
+        store.fail(record_ownership, 1)
+        assert len(await loop.step()) == 1
+
+    asyncio.run(scenario())
+
+
+def test_the_broker_watch_stops_the_worker_only_after_the_timeout():
+    async def scenario():
+        clock = FakeClock()
+        reader = TestingReader([], reachable_answers=[True, False, True] + [False] * 100)
+        fatal = []
+        watch = BrokerWatch(reader, "kafka:9092", timeout=10, on_fatal=fatal.append, sleep=clock.sleep, clock=clock)
+        message = await watch.run()
+        # Down once (back in time), then down for good: stopped once 10 s had passed.
+        assert fatal == [message] and "cannot reach Kafka at kafka:9092 for 10 s" in message
+        assert clock.sleeps == [2.0] * 9
+
+    asyncio.run(scenario())
