@@ -3,6 +3,8 @@ code, to check what the pipeline computes. Also generates varied, seeded events.
 
 from __future__ import annotations
 
+import itertools
+import math
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -69,12 +71,23 @@ def health(events: list[dict], t: datetime) -> dict[str, dict]:
         raw_score = sum(w * comps[c] for c, w in
                         {"quality": 40, "recency": 20, "reciprocity": 15, "breadth": 15, "momentum": 10}.items())  # fmt: skip
         score = round(raw_score + 1e-9, 1)
-        if days >= 30:
+        # The partner's own rhythm: the 90th percentile of the gaps between engagement dates.
+        dates = sorted({parse(e["time"]).date() for e in within(365 * DAY, 0 * DAY)})
+        gaps = sorted((b - a).days for a, b in itertools.pairwise(dates))
+        if len(gaps) < 3:
+            gap = None
+        else:
+            pos = 0.9 * (len(gaps) - 1)
+            lo = int(pos)
+            gap = gaps[lo] + (pos - lo) * (gaps[min(lo + 1, len(gaps) - 1)] - gaps[lo])
+        limit = 30 if gap is None else min(180, max(30, 3 * gap))
+        n60 = len(within(60 * DAY, 0 * DAY))
+        usual60 = len(within(240 * DAY, 60 * DAY)) / 3
+        drop = None if usual60 < 3 else poisson_at_most(n60, usual60)
+        if days >= limit:
             status = "disengaged"
         elif first > t - 30 * DAY:
             status = "new"
-        elif score < 40:
-            status = "disengaged"
         elif score < 65 or trend <= -0.5:
             status = "at_risk"
         else:
@@ -84,8 +97,19 @@ def health(events: list[dict], t: datetime) -> dict[str, dict]:
             "engagements_90d": n90, "last_engagement_at": last, "days_since_last": days,
             "partner_initiated_share": share, "distinct_types_90d": types, "ecosystem_partners_90d": eco,
             "first_engagement_at": first, "trend": trend, "components": comps, "score": score, "status": status,
+            "usual_gap_days": gap, "silence_limit_days": limit, "engagements_60d": n60,
+            "usual_engagements_60d": usual60, "drop_probability": drop,
         }  # fmt: skip
     return out
+
+
+def poisson_at_most(k: int, mean: float) -> float:
+    """P(N ≤ k), N ~ Poisson(mean), by its terms."""
+    term = total = math.exp(-mean)
+    for i in range(1, k + 1):
+        term *= mean / i
+        total += term
+    return min(1.0, total)
 
 
 def _iso(t: datetime) -> str:
@@ -129,24 +153,33 @@ def generate(seed: int = 7, partners: int = 12, start: datetime = datetime(2026,
     return events
 
 
-KINDS = ("disengaged", "declining", "one_sided")
+KINDS = ("quiet", "disengaged", "declining", "one_sided")
+
+
+def _quiet(h: dict) -> bool:
+    gap = h["usual_gap_days"]
+    return h["status"] != "new" and gap is not None and h["days_since_last"] >= max(7, 2 * gap)
 
 
 def _fires(kind: str, h: dict) -> bool:
     share = h["partner_initiated_share"]
+    if kind == "quiet":
+        return _quiet(h)
     if kind == "disengaged":
         return h["status"] == "disengaged"
     if kind == "declining":
-        return h["status"] != "new" and h["trend"] <= -0.5 and h["baseline_minutes_30d"] >= 120
+        return h["status"] != "new" and h["drop_probability"] is not None and h["drop_probability"] < 0.05
     return h["engagements_90d"] >= 6 and share is not None and (share <= 0.2 or share >= 0.8)
 
 
 def _resolves(kind: str, h: dict) -> bool:
     share = h["partner_initiated_share"]
+    if kind == "quiet":
+        return not _quiet(h)
     if kind == "disengaged":
         return h["status"] != "disengaged" and h["score"] >= 45
     if kind == "declining":
-        return h["trend"] > -0.25
+        return h["drop_probability"] is None or h["drop_probability"] > 0.25
     return h["engagements_90d"] < 6 or (share is not None and 0.3 <= share <= 0.7)
 
 
@@ -190,8 +223,8 @@ def scenario(seed: int = 11, start: datetime = datetime(2026, 1, 5, tzinfo=UTC),
             add("comeback", at, "partner.joint_event", 150, ["partner", "vendor"][(day // 4) % 2], role="organizer")
         if day % 5 == 2:  # listener: only attends what the vendor organises
             add("listener", at, "partner.webinar", 60, "vendor", role="attendee")
-        if day % 2 == 0:  # decliner: heavy, then a fifth of it from day 120, then recovers at 190
-            minutes = 15 if 120 <= day < 190 else 150
+        if day % (8 if 120 <= day < 190 else 2) == 0:  # decliner: a quarter of its rate from day 120 to 190
+            minutes = 150
             add(
                 "decliner",
                 at,

@@ -150,3 +150,18 @@ def test_cluster_tables_have_exactly_the_single_node_columns():
     single = columns(store.MIGRATIONS_DIR, "")
     cluster = columns(store.MIGRATIONS_DIR / "cluster", "_local")
     assert single == cluster
+
+    def added(folder: Path) -> dict[str, set[str]]:
+        """Columns added by ALTER TABLE, per table (a local table and its Distributed one alike)."""
+        out: dict[str, set[str]] = {}
+        for path in sorted(folder.glob("*.sql")):
+            for statement in store.split_statements(path.read_text()):
+                if match := re.match(
+                    r"ALTER TABLE (\w+)(?: ON CLUSTER '\{cluster\}')?\s+(ADD COLUMN .*)", statement, re.S
+                ):
+                    clauses = {re.sub(r"\s+", " ", c).strip() for c in match.group(2).split(",\n")}
+                    out.setdefault(match.group(1).removesuffix("_local"), set()).update(clauses)
+        return out
+
+    assert "partner_health" in added(store.MIGRATIONS_DIR)
+    assert added(store.MIGRATIONS_DIR) == added(store.MIGRATIONS_DIR / "cluster")

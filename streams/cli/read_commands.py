@@ -27,7 +27,7 @@ class AlertState(StrEnum):
 
 
 ALERT_CSV_COLUMNS = [
-    "id", "partner_id", "name", "kind", "state", "fired_at", "resolved_at", "reason", "resolved_reason",
+    "id", "partner_id", "name", "kind", "priority", "state", "fired_at", "resolved_at", "reason", "resolved_reason",
     "undelivered", "metrics",
 ]  # fmt: skip
 AS_OF_HELP = "event time T: 2026-11-20 (00:00Z) or RFC 3339; default now"
@@ -57,7 +57,7 @@ def alerts(
     partner: Annotated[str | None, typer.Option(help="only this partner id")] = None,
     fmt: Annotated[Format, typer.Option("--format", help="table, json or csv")] = Format.table,
 ) -> None:
-    """Alert episodes (disengaged, declining, one-sided), newest first, with what triggered each."""
+    """Alert episodes (quiet, disengaged, declining, one-sided), newest first, with what triggered each."""
     rows = ask("alerts", since=since, state=state.value if state else None, partner=partner)
     if fmt is Format.json:
         emit(rows, fmt, [], "")

@@ -1,10 +1,14 @@
 """A realistic, seeded partner population: the demo's data, also used by tests and
 benchmarks. Pure: it returns records, it sends nothing.
 
-Archetypes: steady partners, faders who go quiet, comebacks after a silence,
+Each partner has a rhythm: engagements come every ~N days (gamma-distributed gaps,
+neither clockwork nor pure chance), with natural pauses in summer and at year-end.
+Archetypes: steady partners, faders who lapse for good, comebacks after a silence,
 listeners who only attend what the vendor organises (one-sided), newcomers, ecosystem
-builders who co-build solutions with app/tech partners, sporadic ones and decliners.
-A sprinkle of duplicates, late events and malformed records comes on top.
+builders who co-build solutions with app/tech partners, sporadic ones and decliners
+who fade to a third of their rate. The ground truth (rhythm, when a partner lapsed or
+began to fade) comes with each partner. A sprinkle of duplicates, late events and
+malformed records comes on top.
 """
 
 from __future__ import annotations
@@ -32,6 +36,23 @@ class Simulated:
     partner_id: str
     name: str
     archetype: str
+    rhythm_days: float  # the mean gap between its engagements, before any fade
+    lapsed_at: datetime | None = None  # it stopped for good from then (ground truth)
+    faded_at: datetime | None = None  # it engages at a third of its rate from then
+
+
+# Mean days between engagements, by archetype.
+_RHYTHMS = {"steady": 5.0, "fader": 5.0, "comeback": 4.0, "listener": 5.0, "newcomer": 2.0, "builder": 3.5,
+            "sporadic": 21.0, "decliner": 3.0}  # fmt: skip
+# Natural pauses: (month, day) to (month, day), inclusive; few engagements then.
+PAUSES = (((8, 1), (8, 18)), ((12, 22), (1, 4)))
+PAUSE_KEEP = 0.4  # the share of engagements that still happen in a pause
+GAP_SHAPE = 4.0  # gamma shape of the gaps: coefficient of variation 0.5
+
+
+def in_pause(t: datetime) -> bool:
+    md = (t.month, t.day)
+    return any(start <= md <= end if start <= end else (md >= start or md <= end) for start, end in PAUSES)
 
 
 @dataclass
@@ -52,33 +73,42 @@ def _iso(t: datetime) -> str:
 
 
 class _Partner:
-    def __init__(self, rng: random.Random, index: int, archetype: str, start: datetime, days: int):
+    def __init__(self, rng: random.Random, index: int, archetype: str, start: datetime, days: int,
+                 rhythm: float | None = None, lapse_day: float | None = None, fade_day: float | None = None):  # fmt: skip
         self.rng, self.archetype, self.start, self.days = rng, archetype, start, days
         first = _FIRST[index % len(_FIRST)]
         self.name = f"{first} {rng.choice(_SECOND)}"
         self.partner_id = f"{first.lower().replace(' ', '-')}-{index:03d}"
+        self.rhythm = rhythm or _RHYTHMS[archetype]
+        self.lapse_day = lapse_day if lapse_day is not None else days * 0.6 if archetype == "fader" else None
+        self.fade_day = fade_day if fade_day is not None else days * 0.6 if archetype == "decliner" else None
 
     def active(self, day: int) -> bool:
         a, d = self.archetype, self.days
-        if a == "fader":
-            return day < d * 0.6
+        if self.lapse_day is not None and day >= self.lapse_day:
+            return False
         if a == "comeback":
             return not (d * 0.35 <= day < d * 0.35 + 50)
         if a == "newcomer":
             return day >= d - 20
         return True
 
-    def rate(self, day: int) -> float:
-        """Expected engagements per day."""
-        a, d = self.archetype, self.days
-        return {
-            "steady": 0.3, "fader": 0.3, "comeback": 0.3, "listener": 0.25, "newcomer": 0.5,
-            "builder": 0.35, "sporadic": 0.05, "decliner": 0.45 if day < d * 0.6 else 0.12,
-        }[a]  # fmt: skip
+    def gap(self, day: int) -> float:
+        """Days until the next engagement, drawn around this partner's rhythm."""
+        faded = self.fade_day is not None and day >= self.fade_day
+        return self.rng.gammavariate(GAP_SHAPE, self.rhythm * (3 if faded else 1) / GAP_SHAPE)
+
+    def truth(self) -> Simulated:
+        def at(day: float | None) -> datetime | None:
+            return None if day is None else self.start + timedelta(days=day)
+
+        return Simulated(self.partner_id, self.name, self.archetype, self.rhythm, lapsed_at=at(self.lapse_day),
+                         faded_at=at(self.fade_day))  # fmt: skip
 
     def engagement(self, at: datetime, n: int) -> dict:
         rng, a = self.rng, self.archetype
-        by = "vendor" if a == "listener" else rng.choice(["partner", "vendor"])
+        # Partners take turns with the vendor, mostly: a relationship, not a coin toss.
+        by = "vendor" if a == "listener" else ("partner", "vendor")[(n + (rng.random() < 0.25)) % 2]
         if a == "listener":
             type_ = rng.choice(["partner.webinar", "partner.webinar", "partner.joint_event", "partner.training"])
         elif a == "builder" and rng.random() < 0.35:
@@ -122,46 +152,57 @@ _SOURCES = {
 
 
 def simulate(partners: int = 40, days: int = 180, seed: int = 7, end: datetime | None = None) -> Simulation:
+    """The demo's population: the archetypes in turn, with noise on top."""
     rng = random.Random(seed)
     end = (end or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     start = end - timedelta(days=days)
     population = [_Partner(rng, i, ARCHETYPES[i % len(ARCHETYPES)], start, days) for i in range(partners)]
+    return _simulation(rng, population, start, end, noise=True)
+
+
+RHYTHM_GROUPS = (5.0, 10.0, 21.0, 45.0)
+
+
+def judged_population(partners: int = 400, seed: int = 1, end: datetime | None = None) -> Simulation:
+    """Two years for judging alert rules (benchmarks/early_warning.py): a year of history,
+    then a judged year. Partners engage every ~5, 10, 21 or 45 days with the natural
+    pauses; in the first half of the judged year 15% lapse for good and 15% fade to a third
+    of their rate, at a random day (so that even a 45-day partner's silence can be judged
+    before the year ends; the ground truth is in `Simulation.partners`); the rest stay."""
+    rng = random.Random(seed)
+    days = 730
+    end = (end or datetime(2026, 11, 1, tzinfo=UTC)).astimezone(UTC).replace(microsecond=0)
+    start = end - timedelta(days=days)
+    population = []
+    for i in range(partners):
+        fate = rng.random()
+        when = rng.uniform(365, 365 + 182)
+        population.append(_Partner(rng, i, "steady", start, days, rhythm=RHYTHM_GROUPS[i % len(RHYTHM_GROUPS)],
+                                   lapse_day=when if fate < 0.15 else None,
+                                   fade_day=when if 0.15 <= fate < 0.30 else None))  # fmt: skip
+    return _simulation(rng, population, start, end, noise=False)
+
+
+def _simulation(rng: random.Random, population: list[_Partner], start: datetime, end: datetime,
+                noise: bool) -> Simulation:  # fmt: skip
     events: list[dict] = []
     for p in population:
-        n = 0
-        for day in range(days):
-            if not p.active(day):
-                continue
-            for _ in range(_poisson(rng, p.rate(day))):
-                at = start + timedelta(
-                    days=day, seconds=rng.randint(8 * 3600, 18 * 3600), milliseconds=rng.randint(0, 999)
-                )
-                if at <= end:
-                    events.append(p.engagement(at, n))
-                    n += 1
+        events += _engagements(rng, p, start, end)
     events.sort(key=lambda e: e["time"])
-
-    profiles = []
-    for p in population:
-        profile = {"specversion": "1.0", "id": f"sim-profile-{p.partner_id}", "source": "crm/accounts",
-                   "type": "partner.profile", "time": _iso(start), "subject": p.partner_id,
-                   "data": {"name": p.name, "tier": rng.choice(["platinum", "gold", "gold", "silver", "registered"]),
-                            "region": rng.choice(["EMEA", "NA", "APAC", "LATAM"]),
-                            "segment": rng.choice(["smb", "mid-market", "enterprise"]),
-                            "account_manager": rng.choice(_MANAGERS)}}  # fmt: skip
-        profiles.append(profile)
-
-    sim = Simulation(records=[], partners=[Simulated(p.partner_id, p.name, p.archetype) for p in population],
-                     start=start, end=end, engagements=len(events))  # fmt: skip
+    profiles = [_profile(rng, p, start) for p in population]
+    sim = Simulation(records=[], partners=[p.truth() for p in population], start=start, end=end,
+                     engagements=len(events))  # fmt: skip
     for p in population:
         sim.by_archetype.setdefault(p.archetype, []).append(p.partner_id)
-
+    stream = [(p["subject"].encode(), orjson.dumps(p)) for p in profiles]
+    if not noise:
+        sim.records = stream + [(e["subject"].encode(), orjson.dumps(e)) for e in events]
+        return sim
     # Send order: event time with a jitter well inside the allowed lateness (1 h); a few
     # events held back and sent at the very end (late); some re-sent (duplicates).
     late_ids = {e["id"] for e in rng.sample(events, max(1, len(events) // 100))} if events else set()
     on_time = [e for e in events if e["id"] not in late_ids]
     keyed = sorted(on_time, key=lambda e: e["time"][:19] + f"{rng.randint(0, 20):02d}")
-    stream = [(p["subject"].encode(), orjson.dumps(p)) for p in profiles]
     for e in keyed:
         raw = orjson.dumps(e)
         stream.append((e["subject"].encode(), raw))
@@ -177,6 +218,15 @@ def simulate(partners: int = 40, days: int = 180, seed: int = 7, end: datetime |
             sim.late += 1
     sim.records = stream
     return sim
+
+
+def _profile(rng: random.Random, p: _Partner, start: datetime) -> dict:
+    return {"specversion": "1.0", "id": f"sim-profile-{p.partner_id}", "source": "crm/accounts",
+            "type": "partner.profile", "time": _iso(start), "subject": p.partner_id,
+            "data": {"name": p.name, "tier": rng.choice(["platinum", "gold", "gold", "silver", "registered"]),
+                     "region": rng.choice(["EMEA", "NA", "APAC", "LATAM"]),
+                     "segment": rng.choice(["smb", "mid-market", "enterprise"]),
+                     "account_manager": rng.choice(_MANAGERS)}}  # fmt: skip
 
 
 def _malformed(rng: random.Random, event: dict) -> bytes:
@@ -197,14 +247,21 @@ def _malformed(rng: random.Random, event: dict) -> bytes:
     return orjson.dumps(broken)
 
 
-def _poisson(rng: random.Random, lam: float) -> int:
-    # Knuth's method: fine for the small rates used here.
-    limit, k, p = pow(2.718281828459045, -lam), 0, 1.0
-    while True:
-        p *= rng.random()
-        if p <= limit:
-            return k
-        k += 1
+def _engagements(rng: random.Random, p: _Partner, start: datetime, end: datetime) -> list[dict]:
+    """One partner's engagements: a renewal process at its rhythm, within its active
+    days, thinned in the natural pauses, each at a working hour."""
+    out = []
+    t = start + timedelta(days=rng.uniform(0, p.rhythm))
+    while t <= end:
+        day = (t - start).days
+        if p.active(day) and (not in_pause(t) or rng.random() < PAUSE_KEEP):
+            at = datetime.combine(t.date(), datetime.min.time(), UTC) + timedelta(
+                seconds=rng.randint(8 * 3600, 18 * 3600), milliseconds=rng.randint(0, 999)
+            )
+            if at <= end:
+                out.append(p.engagement(at, len(out)))
+        t += timedelta(days=p.gap(day))
+    return out
 
 
 def events_of(sim: Simulation) -> list[dict]:

@@ -128,8 +128,9 @@ def alert_rules(folder_uid: str | None = FOLDER_UID) -> list[dict[str, Any]]:
     """Grafana alert rules that mirror the product's alerts: one instance per partner."""
     rules = []
     for kind, summary in (
-        ("disengaged", "Partner {{ $labels.partner_id }} is disengaged (no quality time lately)"),
-        ("declining", "Partner {{ $labels.partner_id }} is spending much less time with us than usual"),
+        ("quiet", "Partner {{ $labels.partner_id }} has been silent for twice its usual gap: reach out"),
+        ("disengaged", "Partner {{ $labels.partner_id }} has stopped coming (silent past its own limit)"),
+        ("declining", "Partner {{ $labels.partner_id }} engages far less often than usual (unlikely by chance)"),
         ("one_sided", "The relationship with {{ $labels.partner_id }} is one-sided"),
     ):
         rules.append(_rule(

@@ -87,7 +87,8 @@ def dashboards(scoring: Scoring) -> list[Dashboard]:
                 "Partners needing attention (worst first)",
                 "table",
                 "SELECT h.partner_id AS partner_id, ifNull(p.name, '') AS name, h.score AS score, "
-                "h.status AS status, round(h.days_since_last, 1) AS days_since_last, round(h.trend, 2) AS trend, "
+                "h.status AS status, round(h.days_since_last, 1) AS days_since_last, h.silence_limit_days AS silence_limit_days, "
+                "round(h.usual_gap_days, 1) AS usual_gap_days, round(h.trend, 2) AS trend, "
                 "round(h.quality_minutes_30d) AS quality_minutes_30d, h.partner_initiated_share AS partner_share, "
                 "h.ecosystem_partners_90d AS ecosystem_partners, round(h.quality, 2) AS quality, "
                 "round(h.recency, 2) AS recency, round(h.reciprocity, 2) AS reciprocity, "
@@ -100,6 +101,8 @@ def dashboards(scoring: Scoring) -> list[Dashboard]:
                     "score",
                     "status",
                     "days_since_last",
+                    "silence_limit_days",
+                    "usual_gap_days",
                     "trend",
                     "quality_minutes_30d",
                     "partner_share",
@@ -113,6 +116,31 @@ def dashboards(scoring: Scoring) -> list[Dashboard]:
                 (0, 8, 24, 10),
             ),
             Panel(
+                "quiet_now",
+                "Quiet now: silent for twice their usual gap — reach out",
+                "table",
+                "SELECT a.partner_id AS partner_id, ifNull(p.name, '') AS name, a.fired_at AS quiet_since, "
+                "round(h.days_since_last, 1) AS days_silent, round(h.usual_gap_days, 1) AS usually_every_days, "
+                "h.silence_limit_days AS disengaged_after_days, a.reason AS reason "
+                "FROM partner_alerts AS a FINAL "
+                "LEFT JOIN partner_profiles AS p ON p.partner_id = a.partner_id "
+                f"LEFT JOIN (SELECT * FROM partner_health FINAL WHERE day = {LATEST_DAY}) AS h "
+                "ON h.partner_id = a.partner_id "
+                "WHERE a.kind = 'quiet' AND a.fired_at <= $__toTime_ms "
+                "AND (a.resolved_at IS NULL OR a.resolved_at > $__toTime_ms) "
+                "ORDER BY h.days_since_last / h.silence_limit_days DESC, a.partner_id LIMIT 200",
+                (
+                    "partner_id",
+                    "name",
+                    "quiet_since",
+                    "days_silent",
+                    "usually_every_days",
+                    "disengaged_after_days",
+                    "reason",
+                ),
+                (0, 18, 24, 8),
+            ),
+            Panel(
                 "quality_by_type",
                 "Quality minutes per week by engagement type",
                 "timeseries",
@@ -120,7 +148,7 @@ def dashboards(scoring: Scoring) -> list[Dashboard]:
                 f"sum(duration_minutes * {w}) AS quality_minutes FROM partner_daily "
                 "WHERE $__dateFilter(day) GROUP BY time, type ORDER BY time, type",
                 ("time", "type", "quality_minutes"),
-                (0, 18, 12, 9),
+                (0, 26, 12, 9),
                 time_series=True,
                 unit="m",
             ),
@@ -132,7 +160,7 @@ def dashboards(scoring: Scoring) -> list[Dashboard]:
                 "sum(engagements) AS engagements FROM partner_daily WHERE $__dateFilter(day) "
                 "GROUP BY time, initiated_by ORDER BY time, initiated_by",
                 ("time", "initiated_by", "engagements"),
-                (12, 18, 12, 9),
+                (12, 26, 12, 9),
                 time_series=True,
             ),
             Panel(
@@ -143,7 +171,7 @@ def dashboards(scoring: Scoring) -> list[Dashboard]:
                 "AS ecosystem_partners, uniqExact(partner_id) AS co_building_partners FROM partner_daily "
                 "WHERE $__dateFilter(day) AND type = 'partner.solution' GROUP BY time ORDER BY time",
                 ("time", "ecosystem_partners", "co_building_partners"),
-                (0, 27, 24, 8),
+                (0, 35, 24, 8),
                 time_series=True,
             ),
             Panel(
@@ -156,7 +184,7 @@ def dashboards(scoring: Scoring) -> list[Dashboard]:
                 "WHERE a.fired_at <= $__toTime_ms AND (a.resolved_at IS NULL OR a.resolved_at >= $__fromTime_ms) "
                 "ORDER BY a.fired_at, a.partner_id, a.kind",
                 ("partner_id", "name", "kind", "state", "fired_at", "resolved_at"),
-                (0, 35, 24, 9),
+                (0, 43, 24, 9),
             ),
         ),
     )
@@ -211,6 +239,18 @@ def dashboards(scoring: Scoring) -> list[Dashboard]:
                 f"WHERE partner_id = {partner} ORDER BY fired_at DESC",
                 ("kind", "state", "fired_at", "resolved_at", "reason", "resolved_reason"),
                 (14, 8, 10, 10),
+            ),
+            Panel(
+                "silence",
+                "Days silent against this partner's own limit",
+                "timeseries",
+                "SELECT toDateTime(day) AS time, days_since_last AS days_silent, "
+                "silence_limit_days AS disengaged_after, usual_gap_days AS usual_gap FROM partner_health FINAL "
+                f"WHERE partner_id = {partner} AND $__dateFilter(day) ORDER BY time",
+                ("time", "days_silent", "disengaged_after", "usual_gap"),
+                (0, 18, 24, 8),
+                time_series=True,
+                unit="d",
             ),
         ),
     )

@@ -87,7 +87,7 @@ def charts(data: dict[str, Any]) -> dict[str, str]:
     out["ecosystem"] = ecosystem
     episodes = p["alert_timeline"]["rows"]
     timeline = go.Figure()
-    colours = {"disengaged": "#d62728", "declining": "#ff7f0e", "one_sided": "#9467bd"}
+    colours = {"quiet": "#bcbd22", "disengaged": "#d62728", "declining": "#ff7f0e", "one_sided": "#9467bd"}
     for kind, colour in colours.items():
         rows = [r for r in episodes if r["kind"] == kind]
         if not rows:
@@ -116,9 +116,10 @@ def render(data: dict[str, Any]) -> str:
     )
     attention = [r for r in data["panels"]["worst_first"]["rows"] if r["status"] in ("disengaged", "at_risk")]
     open_alerts = data["panels"]["open_alerts"]["rows"]
+    quiet = data["panels"]["quiet_now"]["rows"]
     counts = {r["status"]: r["partners"] for r in data["panels"]["status_counts"]["rows"]}
     return env.get_template("report.html.j2").render(
-        data=data, charts=charts(data), plotlyjs=get_plotlyjs(), attention=attention, open_alerts=open_alerts,
+        data=data, charts=charts(data), plotlyjs=get_plotlyjs(), attention=attention, open_alerts=open_alerts, quiet=quiet,
         counts=counts, total=sum(counts.values()), colours=STATUS_COLOURS,
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )  # fmt: skip

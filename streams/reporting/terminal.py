@@ -19,6 +19,7 @@ def health_table(rows: list[dict], as_of: str | None) -> Table:
         ("quality 30d", "right"),
         ("trend", "right"),
         ("days silent", "right"),
+        ("usually", "right"),
         ("partner-led", "right"),
         ("types", "right"),
         ("ecosystem", "right"),
@@ -35,12 +36,21 @@ def health_table(rows: list[dict], as_of: str | None) -> Table:
             f"[{style}]{'█' * filled}[/][dim]{'░' * (10 - filled)}[/]",
             f"{r['quality_minutes_30d']:,.0f} min",
             "[dim]no baseline[/]" if r["baseline_minutes_30d"] < 1 else f"{r['trend']:+.0%}",
-            f"{r['days_since_last']:.1f}",
+            _silence(r),
+            "—" if r["usual_gap_days"] is None else f"every {r['usual_gap_days']:.0f} d",
             "—" if share is None else f"{share:.0%}",
             f"{r['distinct_types_90d']}/5",
             str(r["ecosystem_partners_90d"]),
         )
     return table
+
+
+def _silence(r: dict) -> str:
+    """Days silent against this partner's own limit, red past it, yellow past half."""
+    days, limit = r["days_since_last"], r["silence_limit_days"]
+    style = "bold red" if days >= limit else "yellow" if days >= limit / 2 else ""
+    text = f"{days:.0f}/{limit:.0f}"
+    return f"[{style}]{text}[/]" if style else text
 
 
 def alerts_table(rows: list[dict]) -> Table:

@@ -15,7 +15,7 @@ from typing import Any
 from streams.formats import iso, iso_or_none
 from streams.rules.scoring import Health, Scoring
 
-KINDS = ("disengaged", "declining", "one_sided")
+KINDS = ("quiet", "disengaged", "declining", "one_sided")
 _NAMESPACE = uuid.UUID("6f1c1f0e-9a55-4c39-8d0e-70a27b8e5c11")
 
 
@@ -33,15 +33,30 @@ def alert_id(partner_id: str, kind: str, fired_at: datetime) -> str:
     return str(uuid.uuid5(_NAMESPACE, f"{partner_id}\x1f{kind}\x1f{fired_at.isoformat()}"))
 
 
+def quiet_after(h: Health, s: Scoring) -> float | None:
+    """Days of silence after which this partner is quiet; None without a rhythm."""
+    gap = h.metrics.usual_gap_days
+    if gap is None:
+        return None
+    return max(s.alert_rule("quiet", "min_days"), s.alert_rule("quiet", "gap_factor") * gap)
+
+
+def _is_quiet(h: Health, s: Scoring) -> bool:
+    after = quiet_after(h, s)
+    return h.status != "new" and after is not None and h.metrics.days_since_last >= after
+
+
 def fires(kind: str, h: Health, s: Scoring) -> bool:
     m = h.metrics
+    if kind == "quiet":
+        return _is_quiet(h, s)
     if kind == "disengaged":
         return h.status == "disengaged"
     if kind == "declining":
         return (
             h.status != "new"
-            and h.trend <= s.alert_rule("declining", "fire_trend_at_most")
-            and m.baseline_minutes_30d >= s.alert_rule("declining", "min_baseline_minutes")
+            and h.drop_probability is not None
+            and h.drop_probability < s.alert_rule("declining", "fire_probability_below")
         )
     share = m.partner_initiated_share
     return (
@@ -56,10 +71,12 @@ def fires(kind: str, h: Health, s: Scoring) -> bool:
 
 def resolves(kind: str, h: Health, s: Scoring) -> bool:
     m = h.metrics
+    if kind == "quiet":
+        return not _is_quiet(h, s)
     if kind == "disengaged":
         return h.status != "disengaged" and h.score >= s.alert_rule("disengaged", "resolve_score_at_least")
     if kind == "declining":
-        return h.trend > s.alert_rule("declining", "resolve_trend_above")
+        return h.drop_probability is None or h.drop_probability > s.alert_rule("declining", "resolve_probability_above")
     share = m.partner_initiated_share
     return m.engagements_90d < s.alert_rule("one_sided", "min_engagements") or (
         share is not None
@@ -67,18 +84,28 @@ def resolves(kind: str, h: Health, s: Scoring) -> bool:
     )
 
 
+def _days(value: float) -> str:
+    n = round(value)
+    return f"{n} day" if n == 1 else f"{n} days"
+
+
+def _chance(p: float) -> str:
+    return "under 1%" if p < 0.005 else f"{p:.0%}"
+
+
 def reason(kind: str, h: Health) -> str:
-    """Why, in a sentence a channel manager can act on."""
+    """Why, in a sentence a channel manager can act on, with its numbers."""
     m = h.metrics
+    gap = m.usual_gap_days
+    if kind == "quiet":
+        return f"usually every {_days(gap)}, silent for {_days(m.days_since_last)} — reach out"
     if kind == "disengaged":
-        if m.days_since_last >= 30:
-            return f"no engagement for {m.days_since_last:.0f} days (score {h.score:.1f})"
-        return f"score {h.score:.1f}: little quality time ({m.quality_minutes_30d:.0f} min in 30 days)"
+        usual = f"usually every {_days(gap)}" if gap is not None else "no usual rhythm yet"
+        return (f"no engagement for {_days(m.days_since_last)} ({usual}; counts as disengaged after "
+                f"{_days(h.silence_limit_days)})")  # fmt: skip
     if kind == "declining":
-        return (
-            f"quality time {m.quality_minutes_30d:.0f} min in 30 days against a usual "
-            f"{m.baseline_minutes_30d:.0f} min (trend {h.trend:+.0%})"
-        )
+        return (f"{m.engagements_60d} engagements in 60 days where {m.usual_engagements_60d:.0f} are usual: "
+                f"{_chance(h.drop_probability)} likely by chance")  # fmt: skip
     share = m.partner_initiated_share or 0.0
     side = "the partner" if share >= 0.5 else "the vendor"
     return f"{max(share, 1 - share):.0%} of {m.engagements_90d} engagements in 90 days started by {side}"
@@ -86,10 +113,17 @@ def reason(kind: str, h: Health) -> str:
 
 def resolved_reason(kind: str, h: Health) -> str:
     m = h.metrics
+    if kind == "quiet":
+        if m.usual_gap_days is None:
+            return "no usual rhythm to judge by any more"
+        return f"engaged {_days(m.days_since_last)} ago (usually every {_days(m.usual_gap_days)})"
     if kind == "disengaged":
         return f"back to {h.status} (score {h.score:.1f})"
     if kind == "declining":
-        return f"trend recovered to {h.trend:+.0%}"
+        if h.drop_probability is None:
+            return f"too few usual engagements to judge ({m.usual_engagements_60d:.1f} in 60 days)"
+        return (f"{m.engagements_60d} engagements in 60 days where {m.usual_engagements_60d:.0f} are usual "
+                f"({_chance(h.drop_probability)} likely by chance)")  # fmt: skip
     if m.engagements_90d < 6:
         return f"only {m.engagements_90d} engagements in 90 days"
     return f"balanced again: {m.partner_initiated_share:.0%} partner-initiated"
@@ -128,12 +162,14 @@ class Alert:
     resolved_reason: str
     metrics: dict[str, Any]
     resolved_metrics: dict[str, Any] | None
+    priority: str = "normal"  # "high" when the partner's fit was ≥ 60 when it fired (§8)
 
     def as_json(self) -> dict[str, Any]:
         return {
             "id": self.id, "partner_id": self.partner_id, "kind": self.kind, "state": self.state,
             "fired_at": iso(self.fired_at), "resolved_at": iso_or_none(self.resolved_at), "reason": self.reason,
             "resolved_reason": self.resolved_reason, "metrics": self.metrics, "resolved_metrics": self.resolved_metrics,
+            "priority": self.priority,
         }  # fmt: skip
 
     def cloudevent(self) -> dict[str, Any]:

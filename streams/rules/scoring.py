@@ -28,8 +28,11 @@ COMPONENTS = ("quality", "recency", "reciprocity", "breadth", "momentum")
 METRICS = (
     "quality_minutes_30d", "quality_minutes_prev_30d", "baseline_minutes_30d", "engagements_90d",
     "last_engagement_at", "days_since_last", "partner_initiated_share", "distinct_types_90d",
-    "ecosystem_partners_90d", "first_engagement_at", "trend",
+    "ecosystem_partners_90d", "first_engagement_at", "trend", "usual_gap_days", "silence_limit_days",
+    "engagements_60d", "usual_engagements_60d", "drop_probability",
 )  # fmt: skip
+# Metrics of the assessment (they need the config); the others are measured.
+_ASSESSED = frozenset({"trend", "silence_limit_days", "drop_probability"})
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,12 @@ class Scoring:
 
     def alert_rule(self, kind: str, name: str) -> float:
         return float(self.raw["alerts"][kind][name])
+
+    def rhythm(self, name: str) -> float:
+        return float(self.raw["rhythm"][name])
+
+    def decline(self, name: str) -> float:
+        return float(self.raw["decline"][name])
 
     def weight_sql(self) -> str:
         """SQL for an engagement's weight from its `type` and `role` columns, as literals.
@@ -133,6 +142,9 @@ class Metrics:
     ecosystem_partners_90d: int
     first_engagement_at: datetime
     last_engagement_at: datetime
+    engagements_60d: int = 0  # in the decline window (T−60d, T]
+    usual_engagements_60d: float = 0.0  # the usual count in such a window, before it
+    usual_gap_days: float | None = None  # the partner's own rhythm; None with too few gaps
 
     @property
     def days_since_last(self) -> float:
@@ -150,10 +162,12 @@ class Health:
     components: dict[str, float]
     score: float
     status: str
+    silence_limit_days: float
+    drop_probability: float | None
 
     def metric(self, name: str) -> Any:
         """One metric of METRICS by name (times as aware datetimes)."""
-        return self.trend if name == "trend" else getattr(self.metrics, name)
+        return getattr(self, name) if name in _ASSESSED else getattr(self.metrics, name)
 
     def metric_values(self) -> dict[str, Any]:
         return {name: self.metric(name) for name in METRICS}
@@ -174,6 +188,46 @@ def trend(quality_30d: float, baseline_30d: float, scoring: Scoring) -> float:
     return (q - b) / max(b, 1.0)
 
 
+def silence_limit(usual_gap_days: float | None, scoring: Scoring) -> float:
+    """How long this partner may stay silent before it counts as disengaged (§3)."""
+    low, high = scoring.rhythm("silence_min_days"), scoring.rhythm("silence_max_days")
+    if usual_gap_days is None:
+        return low
+    return min(high, max(low, scoring.rhythm("silence_factor") * usual_gap_days))
+
+
+def poisson_cdf(k: int, mean: float) -> float:
+    """P(N ≤ k) for N ~ Poisson(mean), summed in log space (no overflow for large counts)."""
+    if k < 0:
+        return 0.0
+    if mean <= 0:
+        return 1.0
+    logs = [i * math.log(mean) - mean - math.lgamma(i + 1) for i in range(k + 1)]
+    top = max(logs)
+    return min(1.0, math.exp(top) * sum(math.exp(v - top) for v in logs))
+
+
+def drop_probability(recent: int, usual: float, scoring: Scoring) -> float | None:
+    """How likely so few engagements are by chance for this partner; None when its usual
+    count is too small to judge."""
+    if usual < scoring.decline("min_usual_engagements"):
+        return None
+    return poisson_cdf(recent, usual)
+
+
+def gap_quantile(gaps: list[float], scoring: Scoring) -> float | None:
+    """usual_gap_days from the gaps (days between consecutive engagement dates): the
+    configured quantile with linear interpolation at position q·(n−1); None below min_gaps.
+    (The store computes the same in SQL at scale; this is its reference.)"""
+    if len(gaps) < scoring.rhythm("min_gaps") or not gaps:
+        return None
+    ordered = sorted(gaps)
+    position = scoring.rhythm("quantile") * (len(ordered) - 1)
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (position - low) * (ordered[high] - ordered[low])
+
+
 def assess(m: Metrics, scoring: Scoring) -> Health:
     t = trend(m.quality_minutes_30d, m.baseline_minutes_30d, scoring)
     share = m.partner_initiated_share
@@ -190,17 +244,18 @@ def assess(m: Metrics, scoring: Scoring) -> Health:
     }
     weights = scoring.raw["score_weights"]
     score = round_score(sum(weights[name] * components[name] for name in COMPONENTS))
-    return Health(m, t, components, score, status(m, score, t, scoring))
+    limit = silence_limit(m.usual_gap_days, scoring)
+    drop = drop_probability(m.engagements_60d, m.usual_engagements_60d, scoring)
+    return Health(m, t, components, score, status(m, score, t, limit, scoring), limit, drop)
 
 
-def status(m: Metrics, score: float, trend_value: float, scoring: Scoring) -> str:
-    """The first rule that holds (§3)."""
-    if m.days_since_last >= scoring.status_rule("disengaged_days_silent"):
+def status(m: Metrics, score: float, trend_value: float, silence_limit_days: float, scoring: Scoring) -> str:
+    """The first rule that holds (§3). A low score alone never makes a partner
+    disengaged: disengaged means it stopped coming, by its own rhythm."""
+    if m.days_since_last >= silence_limit_days:
         return "disengaged"
     if m.first_engagement_at > m.as_of - timedelta(days=scoring.status_rule("new_days")):
         return "new"
-    if score < scoring.status_rule("disengaged_below"):
-        return "disengaged"
     if score < scoring.status_rule("at_risk_below") or trend_value <= scoring.status_rule("at_risk_trend"):
         return "at_risk"
     return "healthy"

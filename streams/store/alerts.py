@@ -16,10 +16,11 @@ from streams.store.reads import partner_names
 
 ALERT_COLUMNS = [
     "id", "partner_id", "kind", "state", "fired_at", "resolved_at", "reason", "resolved_reason", "metrics",
-    "resolved_metrics", "version",
+    "resolved_metrics", "version", "priority",
 ]  # fmt: skip
 _SELECT = (
-    "SELECT id, partner_id, kind, state, fired_at, resolved_at, reason, resolved_reason, metrics, resolved_metrics "
+    "SELECT id, partner_id, kind, state, fired_at, resolved_at, reason, resolved_reason, metrics, resolved_metrics, "
+    "priority "
     "FROM partner_alerts FINAL "
 )
 
@@ -30,6 +31,7 @@ def _row(a: Alert) -> tuple:
         orjson.dumps(a.metrics).decode(),
         orjson.dumps(a.resolved_metrics).decode() if a.resolved_metrics is not None else "",
         1 if a.state == "firing" else 2,  # the resolved version replaces the firing one
+        a.priority,
     )  # fmt: skip
 
 
@@ -38,9 +40,10 @@ def write_alerts(client: Client, alerts: list[Alert]) -> None:
 
 
 def _alert(row: tuple) -> Alert:
-    id_, partner, kind, state, fired_at, resolved_at, reason, resolved_reason, metrics, resolved_metrics = row
+    id_, partner, kind, state, fired_at, resolved_at, reason, resolved_reason, metrics, resolved_metrics, priority = row
     return Alert(id_, partner, kind, state, aware(fired_at), aware(resolved_at) if resolved_at else None, reason,
-                 resolved_reason, orjson.loads(metrics), orjson.loads(resolved_metrics) if resolved_metrics else None)  # fmt: skip
+                 resolved_reason, orjson.loads(metrics), orjson.loads(resolved_metrics) if resolved_metrics else None,
+                 priority)  # fmt: skip
 
 
 def firing_episodes(client: Client) -> Episodes:

@@ -8,7 +8,7 @@ each window.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
@@ -28,10 +28,17 @@ from streams.rules.validation import engagement_types
 #   partners long silent), the same for every T of the batch: whole months from
 #   `partner_months`, the rest of that month from the rollup.
 _TIME = "DateTime64(3, 'UTC')"
-_FRAME = f"Array(Tuple({_TIME}, {_TIME}, {_TIME}, {_TIME}, {_TIME}, Date, Date, Date, Date, Date))"
-_FRAME_NAMES = """frame.1 AS as_of, frame.2 AS month_ago, frame.3 AS two_months_ago, frame.4 AS baseline_from,
-    frame.5 AS activity_from, frame.6 AS as_of_day, frame.7 AS month_day, frame.8 AS two_months_day,
-    frame.9 AS baseline_day, frame.10 AS activity_day"""
+# A frame: T and each window start (as times), then the same as days.
+_STARTS = ("month_ago", "two_months_ago", "baseline_from", "activity_from", "recent_from", "usual_from", "rhythm_from")
+_EDGES = ("as_of", *_STARTS)
+_FRAME = f"Array(Tuple({', '.join([_TIME] * len(_EDGES) + ['Date'] * len(_EDGES))}))"
+_FRAME_NAMES = ", ".join(
+    [f"frame.{i + 1} AS {name}" for i, name in enumerate(_EDGES)]
+    + [f"frame.{len(_EDGES) + i + 1} AS {name}_day" for i, name in enumerate(_EDGES)]
+)
+_AS_OF_DAY = f"frame.{len(_EDGES) + 1}"
+_OTHER_EDGE_DAYS = "[" + ", ".join(f"frame.{len(_EDGES) + i + 1}" for i in range(1, len(_EDGES))) + "]"
+_ALL_EDGE_DAYS = "[" + ", ".join(f"frame.{len(_EDGES) + i + 1}" for i in range(len(_EDGES))) + "]"
 # Which engagement type a row is, as one bit: distinct types are a bitwise or.
 _TYPE_BIT = "bitShiftLeft(toUInt64(1), transform(type, {types:Array(String)}, {type_bits:Array(UInt8)}, 63))"
 
@@ -44,17 +51,17 @@ def _windowed(at: str) -> str:
         at("baseline_from", "month_ago"),
         at("activity_from", "as_of"),
     )
+    recent, usual, rhythm = at("recent_from", "as_of"), at("usual_from", "recent_from"), at("rhythm_from", "as_of")
     return f"""
         sumIf(q, {month}) AS q_month, sumIf(q, {prev}) AS q_prev, sumIf(q, {baseline}) AS q_baseline,
         sumIf(n, {activity}) AS n_activity, sumIf(np, {activity}) AS n_partner,
         groupBitOrIf(type_bit, {activity}) AS types, groupUniqArrayArrayIf(eco, notEmpty(eco) AND {activity}) AS eco_set,
-        min(first_t) AS first_t, max(last_t) AS last_t"""
+        min(first_t) AS first_t, max(last_t) AS last_t,
+        sumIf(n, {recent}) AS n_recent, sumIf(n, {usual}) AS n_usual, groupUniqArrayIf(day, {rhythm}) AS days"""
 
 
 def _by_day(start: str, end: str) -> str:
-    days = {"month_ago": "month_day", "two_months_ago": "two_months_day", "baseline_from": "baseline_day",
-            "activity_from": "activity_day", "as_of": "as_of_day"}  # fmt: skip
-    return f"(day > {days[start]} AND day < {days[end]})"
+    return f"(day > {start}_day AND day < {end}_day)"
 
 
 def _by_time(start: str, end: str) -> str:
@@ -63,8 +70,8 @@ def _by_time(start: str, end: str) -> str:
 
 # Which rows count for a T (in terms of its frame): rollup rows of days before T's and
 # not an edge day; raw rows of T's edge days, up to T.
-_ROLLUP_ROWS = "day < frame.6 AND NOT has([frame.7, frame.8, frame.9, frame.10], day)"
-_RAW_ROWS = "has([frame.6, frame.7, frame.8, frame.9, frame.10], day) AND t <= frame.1"
+_ROLLUP_ROWS = f"day < {_AS_OF_DAY} AND NOT has({_OTHER_EDGE_DAYS}, day)"
+_RAW_ROWS = f"has({_ALL_EDGE_DAYS}, day) AND t <= frame.1"
 
 _METRICS_SQL = f"""
 SELECT
@@ -78,7 +85,12 @@ SELECT
     bitCount(groupBitOr(types)) AS distinct_types_90d,
     length(groupUniqArrayArray(eco_set)) AS ecosystem_partners_90d,
     min(first_t) AS first_engagement_at,
-    max(last_t) AS last_engagement_at
+    max(last_t) AS last_engagement_at,
+    sum(n_recent) AS engagements_60d,
+    sum(n_usual) / {{usual_windows:Float64}} AS usual_engagements_60d,
+    -- The partner's rhythm: a quantile of the gaps between consecutive engagement days.
+    arrayPopFront(arrayDifference(arrayMap(d -> toInt32(d), arraySort(groupUniqArrayArray(days))))) AS gaps,
+    if(length(gaps) >= {{min_gaps:UInt32}}, arrayReduce('{{gap_quantile}}', gaps), NULL) AS usual_gap_days
 FROM
 (
     SELECT as_of, partner_id, {_windowed(_by_day)}
@@ -117,7 +129,7 @@ FROM
     GROUP BY as_of, partner_id
     UNION ALL
     SELECT as_of, partner_id, 0., 0., 0., toUInt64(0), toUInt64(0), toUInt64(0), CAST([], 'Array(String)'),
-           first_t, last_t
+           first_t, last_t, toUInt64(0), toUInt64(0), CAST([], 'Array(Date)')
     FROM
     (
         SELECT *, {{frame_const}}frame.1 AS as_of
@@ -167,6 +179,7 @@ def _metrics_sql(scoring: Scoring, batched: bool, partner: bool) -> str:
         _METRICS_SQL.replace("{rollup_columns}", ", ".join(f"{expr} AS {name}" for name, expr in rollup.items()))
         .replace("{rollup_group}", "GROUP BY partner_id, day" if batched else "")
         .replace("{weight}", scoring.weight_sql())
+        .replace("{gap_quantile}", f"quantileExactInclusive({float(scoring.rhythm('quantile'))!r})")
         .replace("{partner_filter}", "AND partner_id = {partner:String}" if partner else "")
         .replace("{frame_const}", "" if batched else f"{frames_param}[1] AS frame, ")
         .replace("{rollup_join}", join(_ROLLUP_ROWS))
@@ -187,7 +200,11 @@ def compute_metrics_at(
     times = sorted({aware(t).replace(microsecond=aware(t).microsecond // 1000 * 1000) for t in times})
     month = scoring.window("month")
     baseline_months = int(scoring.raw["windows_days"]["baseline_months"])
-    starts = [month, 2 * month, month * (1 + baseline_months), scoring.window("activity")]
+    recent = timedelta(days=scoring.decline("window_days"))
+    usual = recent * (1 + int(scoring.decline("usual_windows")))
+    rhythm = timedelta(days=scoring.rhythm("history_days"))
+    # In _STARTS order.
+    starts = [month, 2 * month, month * (1 + baseline_months), scoring.window("activity"), recent, usual, rhythm]
     frames = [(t, *(t - w for w in starts)) for t in times]
     edge_days = sorted({edge.date() for frame in frames for edge in frame})
     sql = _metrics_sql(scoring, batched=len(times) > 1, partner=partner is not None)
@@ -202,12 +219,16 @@ def compute_metrics_at(
         types=types,
         type_bits=list(range(len(types))),
         partner=partner or "",
+        usual_windows=float(scoring.decline("usual_windows")),
+        min_gaps=int(scoring.rhythm("min_gaps")),
     )
     out: dict[datetime, list[Metrics]] = {t: [] for t in times}
     as_ofs: dict[datetime, datetime] = {}  # as returned -> aware, once per T
-    for as_of, partner_id, *sums, first, last in client.query(sql, parameters=params).result_rows:
+    for as_of, partner_id, *sums, first, last, recent_n, usual_n, _, gap in client.query(
+        sql, parameters=params
+    ).result_rows:
         t = as_ofs.get(as_of) or as_ofs.setdefault(as_of, aware(as_of))
-        out[t].append(Metrics(partner_id, t, *sums, aware(first), aware(last)))
+        out[t].append(Metrics(partner_id, t, *sums, aware(first), aware(last), recent_n, usual_n, gap))
     return out
 
 

@@ -49,6 +49,36 @@ def test_archetypes_raise_the_alerts_they_should():
     assert any(k == "declining" for p, k, _, _ in episodes if p in SIM.by_archetype["decliner"])
 
 
+def test_lapses_are_nudged_quiet_before_they_count_as_disengaged():
+    first = (SIM.start - timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    last = (max(oracle.parse(e["time"]) for e in EVENTS) - timedelta(hours=1)).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    )
+    episodes = oracle.episodes(EVENTS, first, last)
+    for p in SIM.partners:
+        if p.archetype != "fader":
+            continue
+        last_engagement = max(oracle.parse(e["time"]) for e in EVENTS if e["subject"] == p.partner_id)
+        assert last_engagement < p.lapsed_at  # the ground truth holds
+        quiet = min(f for q, k, f, _ in episodes if q == p.partner_id and k == "quiet" and f > last_engagement)
+        disengaged = min(f for q, k, f, _ in episodes if q == p.partner_id and k == "disengaged")
+        # Earlier than the 30 silent days after which the first rules called it disengaged.
+        assert quiet < disengaged and (quiet - last_engagement).days < 30
+
+
+def test_rhythms_and_fades_are_what_the_ground_truth_says():
+    by_partner = Counter(e["subject"] for e in EVENTS)
+    for p in SIM.partners:
+        if p.archetype in ("steady", "builder", "listener"):
+            expected = 180 / p.rhythm_days
+            assert 0.6 * expected <= by_partner[p.partner_id] <= 1.3 * expected, (p, by_partner[p.partner_id])
+        if p.archetype == "decliner":
+            times = [oracle.parse(e["time"]) for e in EVENTS if e["subject"] == p.partner_id]
+            before = sum(t < p.faded_at for t in times) / (p.faded_at - SIM.start).days
+            after = sum(t >= p.faded_at for t in times) / (END - p.faded_at).days
+            assert after < before * 0.7, (p, before, after)  # a third of the rate, give or take chance
+
+
 def test_noise_is_there_and_accounted_for():
     assert SIM.duplicates > 0 and SIM.late > 0 and SIM.malformed > 0
     rejected = [raw for _, raw in SIM.records if isinstance(validate(raw), Rejected)]

@@ -147,8 +147,13 @@ def test_every_panel_query_runs_on_real_data(populated, dashboard, panel):
         assert sum(r["partners"] for r in named) == 5  # steady, fader, comeback, listener, decliner
     if panel.key == "dead_letters":
         assert sum(r["dead_letters"] for r in named) == len(badinput.bad_records())
+    if panel.key == "quiet_now":  # the fader went quiet, lapsed and never came back
+        assert [r["partner_id"] for r in named] == ["fader"] and "reach out" in named[0]["reason"]
+        assert named[0]["days_silent"] > named[0]["disengaged_after_days"]
+    if panel.key == "silence":
+        assert all(r["disengaged_after"] >= 30 for r in named) and max(r["days_silent"] for r in named) > 30
     if panel.key == "episodes":
-        assert {r["kind"] for r in named} == {"disengaged", "declining"}  # the fader's story
+        assert {r["kind"] for r in named} == {"quiet", "disengaged", "declining"}  # the fader's story
 
 
 def test_variable_queries_run(populated):

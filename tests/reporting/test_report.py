@@ -35,7 +35,7 @@ class Collector(HTMLParser):
 
 def sample_data() -> dict:
     rows = [{"partner_id": "p1", "name": HOSTILE, "score": 12.5, "status": "disengaged", "days_since_last": 40.0,
-             "trend": -1.0, "quality_minutes_30d": 0.0, "partner_share": None, "ecosystem_partners": 0,
+             "silence_limit_days": 30.0, "usual_gap_days": 6.0, "trend": -1.0, "quality_minutes_30d": 0.0, "partner_share": None, "ecosystem_partners": 0,
              "quality": 0.0, "recency": 0.1, "reciprocity": 0.0, "breadth": 0.2, "momentum": 0.0}]  # fmt: skip
     return {
         "as_of": "2026-11-26T00:00:00Z",
@@ -55,6 +55,19 @@ def sample_data() -> dict:
                 ]
             },
             "worst_first": {"rows": rows},
+            "quiet_now": {
+                "rows": [
+                    {
+                        "partner_id": "p1",
+                        "name": HOSTILE,
+                        "quiet_since": "2026-10-20T00:00:00Z",
+                        "days_silent": 40.0,
+                        "usually_every_days": 6.0,
+                        "disengaged_after_days": 30.0,
+                        "reason": HOSTILE,
+                    }
+                ]
+            },  # fmt: skip
             "quality_by_type": {
                 "rows": [{"time": "2026-10-05 00:00:00", "type": "partner.webinar", "quality_minutes": 60}]
             },

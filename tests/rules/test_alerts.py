@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
+import math
 import signal
 import threading
 import time
@@ -20,7 +21,16 @@ from streams.broker.embedded import embedded_broker, ensure_topics
 from streams.broker.producer import open_producer
 from streams.config import TOPIC_ALERTS
 from streams.rules import alerting
-from streams.rules.scoring import Health, Metrics, load_scoring
+from streams.rules.scoring import (
+    Health,
+    Metrics,
+    assess,
+    drop_probability,
+    gap_quantile,
+    load_scoring,
+    poisson_cdf,
+    silence_limit,
+)
 from streams.store import connection as store
 from streams.worker.process import PipelineProcess
 from tests import oracle
@@ -31,9 +41,11 @@ S = load_scoring()
 T = datetime(2026, 6, 1, tzinfo=UTC)
 
 
-def health(status="healthy", score=80.0, trend=0.0, baseline=300.0, n90=10, partner_led=5) -> Health:
-    m = Metrics("p", T, 300.0, 300.0, baseline, n90, partner_led, 3, 1, T - timedelta(days=200), T)
-    return Health(m, trend, {}, score, status)
+def health(status="healthy", score=80.0, trend=0.0, n90=10, partner_led=5, silent=0.5, gap=None, drop=None,
+           n60=10, usual60=10.0) -> Health:  # fmt: skip
+    m = Metrics("p", T, 300.0, 300.0, 300.0, n90, partner_led, 3, 1, T - timedelta(days=200),
+                T - timedelta(days=silent), n60, usual60, gap)  # fmt: skip
+    return Health(m, trend, {}, score, status, silence_limit(gap, S), drop)
 
 
 def kinds(h: Health, open_kinds=()) -> list[tuple[str, str]]:
@@ -51,39 +63,83 @@ def test_disengaged_fires_on_status_and_resolves_only_at_45():
 @pytest.mark.parametrize(
     ("h", "fired"),
     [
-        (health(trend=-0.5, baseline=120), True),
-        (health(trend=-0.49, baseline=500), False),
-        (health(trend=-0.9, baseline=119.9), False),  # too little history to call it a decline
-        (health(status="new", trend=-0.9, baseline=500), False),
-        (health(status="at_risk", trend=-0.6, baseline=500), True),
+        (health(drop=0.0499), True),
+        (health(drop=0.05), False),
+        (health(drop=None), False),  # too few usual engagements to judge
+        (health(status="new", drop=0.001), False),
+        (health(status="at_risk", drop=0.01), True),
+        (health(status="disengaged", drop=0.0), True),
     ],
 )
-def test_declining_fires(h, fired):
+def test_declining_fires_on_an_unlikely_drop(h, fired):
     assert (("declining", "firing") in kinds(h)) is fired
 
 
 def test_declining_hysteresis():
-    assert kinds(health(trend=-0.3), ["declining"]) == []  # between −0.5 and −0.25: stays open
-    assert kinds(health(trend=-0.25), ["declining"]) == []
-    assert kinds(health(trend=-0.24), ["declining"]) == [("declining", "resolved")]
-    assert kinds(health(trend=-0.3)) == []  # and does not fire either
+    assert kinds(health(drop=0.2), ["declining"]) == []  # between 0.05 and 0.25: stays open
+    assert kinds(health(drop=0.25), ["declining"]) == []
+    assert kinds(health(drop=0.26), ["declining"]) == [("declining", "resolved")]
+    assert kinds(health(drop=None), ["declining"]) == [("declining", "resolved")]
+    assert kinds(health(drop=0.2)) == []  # and does not fire either
 
 
 @pytest.mark.parametrize(
-    ("n90", "led", "fired"),
-    [(6, 1, True), (10, 2, True), (10, 8, True), (10, 3, False), (10, 7, False), (5, 0, False), (6, 0, True)],
+    ("gap", "silent", "status", "fired"),
+    [
+        (6, 11.9, "healthy", False),
+        (6, 12, "at_risk", True),  # twice its usual gap
+        (2, 6.9, "healthy", False),  # a 7-day floor for fast partners
+        (2, 7, "healthy", True),
+        (None, 25, "healthy", False),  # no rhythm yet: nothing to be quiet against
+        (6, 20, "new", False),
+    ],
 )
-def test_one_sided_fires(n90, led, fired):
-    assert (("one_sided", "firing") in kinds(health(n90=n90, partner_led=led))) is fired
+def test_quiet_fires_after_twice_the_usual_gap(gap, silent, status, fired):
+    assert (("quiet", "firing") in kinds(health(gap=gap, silent=silent, status=status))) is fired
 
 
-def test_one_sided_hysteresis():
-    assert kinds(health(n90=10, partner_led=2), ["one_sided"]) == []  # 0.2: still one-sided
-    assert kinds(health(n90=20, partner_led=5), ["one_sided"]) == []  # 0.25: in the gap, stays open
-    assert kinds(health(n90=10, partner_led=3), ["one_sided"]) == [("one_sided", "resolved")]  # 0.3
-    assert kinds(health(n90=10, partner_led=7), ["one_sided"]) == [("one_sided", "resolved")]  # 0.7
-    assert kinds(health(n90=5, partner_led=0), ["one_sided"]) == [("one_sided", "resolved")]  # too few
-    assert kinds(health(n90=20, partner_led=5)) == []  # 0.25 does not fire
+def test_quiet_resolves_when_an_engagement_comes_or_the_rhythm_changes():
+    assert kinds(health(gap=6, silent=13), ["quiet"]) == []
+    assert kinds(health(gap=6, silent=0.5), ["quiet"]) == [("quiet", "resolved")]
+    assert kinds(health(gap=10, silent=13), ["quiet"]) == [("quiet", "resolved")]
+    assert kinds(health(gap=None, silent=13), ["quiet"]) == [("quiet", "resolved")]
+
+
+@pytest.mark.parametrize(("gap", "limit"), [(None, 30), (3, 30), (10, 30), (20, 60), (45, 135), (90, 180)])
+def test_each_partner_may_be_silent_three_of_its_gaps_within_30_to_180_days(gap, limit):
+    assert silence_limit(gap, S) == limit
+
+
+def test_a_low_score_alone_never_makes_a_partner_disengaged():
+    m = Metrics("p", T, 0.0, 0.0, 0.0, 1, 0, 1, 0, T - timedelta(days=300), T - timedelta(days=20), 1, 1.0, 21.0)
+    h = assess(m, S)
+    assert h.score < 40 and h.status == "at_risk" and h.silence_limit_days == 63
+    silent = assess(dataclasses.replace(m, last_engagement_at=T - timedelta(days=63)), S)
+    assert silent.status == "disengaged"
+
+
+def test_usual_gap_is_the_90th_percentile_with_linear_interpolation():
+    assert gap_quantile([1, 2, 3, 4, 10], S) == pytest.approx(7.6)  # position 0.9 × 4 = 3.6
+    assert gap_quantile([7, 5, 5], S) == pytest.approx(6.6)
+    assert gap_quantile([5, 5], S) is None  # fewer than 3 gaps
+
+
+def test_drop_probability_is_the_poisson_lower_tail():
+    assert poisson_cdf(4, 11) == pytest.approx(math.exp(-11) * (1 + 11 + 11**2 / 2 + 11**3 / 6 + 11**4 / 24))
+    assert poisson_cdf(0, 3) == pytest.approx(0.0497871, rel=1e-5)
+    assert poisson_cdf(2000, 2000) == pytest.approx(0.5059, abs=1e-3)  # no overflow on large counts
+    assert poisson_cdf(4, 11) == pytest.approx(oracle.poisson_at_most(4, 11))
+    assert drop_probability(4, 2.9, S) is None and drop_probability(4, 11, S) == poisson_cdf(4, 11)
+
+
+def test_every_alert_sentence_carries_its_numbers():
+    quiet = alerting.reason("quiet", health(gap=6, silent=14))
+    assert quiet == "usually every 6 days, silent for 14 days — reach out"
+    drop = poisson_cdf(4, 11)
+    declining = alerting.reason("declining", health(n60=4, usual60=11.0, drop=drop))
+    assert declining == "4 engagements in 60 days where 11 are usual: 2% likely by chance"
+    lapsed = alerting.reason("disengaged", health(status="disengaged", gap=10, silent=31))
+    assert lapsed == "no engagement for 31 days (usually every 10 days; counts as disengaged after 30 days)"
 
 
 def test_alert_ids_are_stable_per_episode():
@@ -184,7 +240,8 @@ def episodes_from(rows: list[dict]) -> list[tuple]:
 
 def test_scenario_gives_exactly_the_expected_episodes_everywhere(scenario_env, tmp_path, monkeypatch):
     assert {(p, k) for p, k, _, _ in EXPECTED} >= {("fader", "disengaged"), ("comeback", "disengaged"),
-                                                    ("listener", "one_sided"), ("decliner", "declining")}  # fmt: skip
+                                                    ("listener", "one_sided"), ("decliner", "declining"),
+                                                    ("fader", "quiet"), ("comeback", "quiet")}  # fmt: skip
     assert any(resolved for *_, resolved in EXPECTED) and any(not resolved for *_, resolved in EXPECTED)
     hooks = Hooks()
     monkeypatch.setenv("PARTNERPULSE_WEBHOOKS", f"{hooks.url}/good,{hooks.url}/flaky {hooks.url}/hang?token=abc")

@@ -42,7 +42,7 @@ def test_each_component_by_hand():
     assert h.components["momentum"] == pytest.approx(0.25)
     expected = 40 * 0.25 + 20 * 0.5**0.5 + 15 * 0.5 + 15 * (2 / 5 + 1 / 3) / 2 + 10 * 0.25
     assert h.score == round(expected, 1) == 39.6
-    assert h.status == "disengaged"  # score < 40
+    assert h.status == "at_risk"  # score < 40 alone does not make it disengaged: it still comes
 
 
 def test_trend_is_capped_at_the_monthly_target():
@@ -81,7 +81,13 @@ def test_breadth_caps_ecosystem_at_three():
         ({"first_engagement_at": T - timedelta(days=29)}, "new"),
         ({"first_engagement_at": T - timedelta(days=30)}, "healthy"),  # exactly 30 days: no longer new
         ({"first_engagement_at": T - timedelta(days=5), "quality_minutes_30d": 0}, "new"),  # new beats low score
-        ({"quality_minutes_30d": 0, "engagements_90d": 0, "partner_initiated_90d": 0}, "disengaged"),  # score < 40
+        ({"quality_minutes_30d": 0, "engagements_90d": 0, "partner_initiated_90d": 0}, "at_risk"),  # score < 40
+        # Its own rhythm: every 20 days → may be silent 60 days; every 5 → the 30-day floor.
+        ({"usual_gap_days": 20.0, "last_engagement_at": T - timedelta(days=59)}, "healthy"),
+        ({"usual_gap_days": 20.0, "last_engagement_at": T - timedelta(days=60)}, "disengaged"),
+        ({"usual_gap_days": 5.0, "last_engagement_at": T - timedelta(days=30)}, "disengaged"),
+        ({"usual_gap_days": 90.0, "last_engagement_at": T - timedelta(days=179)}, "healthy"),  # within its limit
+        ({"usual_gap_days": 90.0, "last_engagement_at": T - timedelta(days=180)}, "disengaged"),  # capped at 180
         ({"quality_minutes_30d": 300}, "at_risk"),  # trend −0.5 (and a lower score)
         ({"quality_minutes_30d": 310, "baseline_minutes_30d": 300}, "healthy"),
         ({"quality_minutes_30d": 299.9, "baseline_minutes_30d": 600, "distinct_types_90d": 5}, "at_risk"),

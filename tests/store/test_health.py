@@ -47,15 +47,17 @@ def assert_matches_oracle(rows: list[dict], t: datetime) -> None:
     assert {r["partner_id"] for r in rows} == set(expected), t
     for row in rows:
         want = expected[row["partner_id"]]
-        for name in ("engagements_90d", "distinct_types_90d", "ecosystem_partners_90d", "score", "status"):
+        for name in ("engagements_90d", "distinct_types_90d", "ecosystem_partners_90d", "score", "status",
+                     "engagements_60d"):  # fmt: skip
             assert row[name] == want[name], (t, row["partner_id"], name)
         for name in ("quality_minutes_30d", "quality_minutes_prev_30d", "baseline_minutes_30d", "days_since_last",
-                     "trend"):  # fmt: skip
+                     "trend", "silence_limit_days", "usual_engagements_60d"):  # fmt: skip
             assert row[name] == pytest.approx(want[name], rel=1e-9, abs=1e-9), (t, row["partner_id"], name)
-        if want["partner_initiated_share"] is None:
-            assert row["partner_initiated_share"] is None
-        else:
-            assert row["partner_initiated_share"] == pytest.approx(want["partner_initiated_share"])
+        for name in ("partner_initiated_share", "usual_gap_days", "drop_probability"):
+            if want[name] is None:
+                assert row[name] is None, (t, row["partner_id"], name)
+            else:
+                assert row[name] == pytest.approx(want[name], rel=1e-9, abs=1e-12), (t, row["partner_id"], name)
         for name in ("last_engagement_at", "first_engagement_at"):
             assert oracle.parse(row[name]) == want[name], (t, row["partner_id"], name)
         for name, value in want["components"].items():
