@@ -36,7 +36,6 @@ from streams.demo import simulator
 from streams.formats import aware, parse_iso
 from streams.rules.watermark import midnight_at_or_before
 from streams.store.connection import connect
-from streams.worker import remote
 from streams.worker.process import PipelineProcess
 
 WARNINGS = ("quiet", "disengaged", "declining")
@@ -114,7 +113,7 @@ def run_pipeline(sim: simulator.Simulation, work: Path) -> tuple[list[Episode], 
         with PipelineProcess(settings, work / "pipeline.log", {"PARTNERPULSE_SCORING": str(scoring)}) as running:
             while (last := running.status()["last_evaluated"]) is None or parse_iso(last) < final:
                 time.sleep(0.5)
-            alerts = remote.get_json(running.info["web_url"] + "/api/alerts", timeout=120)
+            alerts = running.get("/api/alerts", timeout=120)
         print(f"pipeline: stored and evaluated two years in {time.perf_counter() - t:.1f} s")
     episodes = [(a["partner_id"], a["kind"], parse_iso(a["fired_at"]),
                  parse_iso(a["resolved_at"]) if a["resolved_at"] else None) for a in alerts]  # fmt: skip

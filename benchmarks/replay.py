@@ -24,7 +24,6 @@ from ingest import baseline
 from streams.broker.embedded import embedded_broker, ensure_topics
 from streams.formats import parse_iso
 from streams.rules.watermark import midnight_at_or_before
-from streams.worker import remote
 
 
 def main() -> None:
@@ -54,7 +53,7 @@ def main() -> None:
                 time.sleep(0.25)
             decided = time.perf_counter() - t
             status = running.status()
-            alerts = remote.get_json(running.info["web_url"] + "/api/alerts", timeout=60)
+            alerts = running.get("/api/alerts", timeout=60)
         print(f"PartnerPulse one worker: all {n:,} records stored after {stored:6.1f} s "
               f"({n / stored:,.0f} records/s), alerts decided up to {target:%Y-%m-%d} after {decided:6.1f} s")  # fmt: skip
         print(f"  stored {status['stored']['engagement_events']:,} engagements for "

@@ -25,6 +25,10 @@ class Settings:
     webhooks: tuple[str, ...] = ()  # alert webhook URLs
     webhook_secret: str | None = None  # HMAC-SHA256 key for the signature header
     ingest_tokens: tuple[str, ...] = ()  # bearer tokens accepted by POST /events
+    read_tokens: tuple[str, ...] = ()  # bearer tokens for /api/* and /status
+    admin_tokens: tuple[str, ...] = ()  # bearer tokens for reading and /dlq/replay
+    token: str | None = None  # what the CLI presents to a running pipeline (else the runtime file's)
+    public_port: int | None = None  # a second port serving only POST /events and the probes
     # Seconds Kafka may stay unreachable: then a worker stops (non-zero exit status, for
     # an orchestrator to restart it) and `send` reports what was not acknowledged.
     broker_timeout: float = 60.0
@@ -46,7 +50,8 @@ class Settings:
     def secrets(self) -> tuple[str, ...]:
         """Every configured secret: none of them may appear in a log line or an error."""
         password = urlsplit(self.clickhouse).password
-        return tuple(s for s in (password, self.webhook_secret, *self.ingest_tokens) if s)
+        tokens = (*self.ingest_tokens, *self.read_tokens, *self.admin_tokens, self.token)
+        return tuple(s for s in (password, self.webhook_secret, *tokens) if s)
 
     def scrub(self, text: str) -> str:
         """`text` (an error message, say) with every secret replaced by ***."""
@@ -80,14 +85,23 @@ def load(environ: dict[str, str] | None = None) -> Settings:
         partitions=int(env.get("PARTNERPULSE_PARTITIONS", "4")),
         session_timeout=float(session) if session else None,
         heartbeat_interval=max(0.5, float(session) / 6) if session else None,
-        webhooks=tuple(u for u in env.get("PARTNERPULSE_WEBHOOKS", "").replace(",", " ").split() if u),
+        webhooks=_list(env.get("PARTNERPULSE_WEBHOOKS")),
         webhook_secret=env.get("PARTNERPULSE_WEBHOOK_SECRET") or None,
-        ingest_tokens=tuple(t for t in env.get("PARTNERPULSE_INGEST_TOKENS", "").replace(",", " ").split() if t),
+        ingest_tokens=_list(env.get("PARTNERPULSE_INGEST_TOKENS")),
+        read_tokens=_list(env.get("PARTNERPULSE_READ_TOKENS")),
+        admin_tokens=_list(env.get("PARTNERPULSE_ADMIN_TOKENS")),
+        token=env.get("PARTNERPULSE_TOKEN") or None,
+        public_port=int(env["PARTNERPULSE_PUBLIC_PORT"]) if env.get("PARTNERPULSE_PUBLIC_PORT") else None,
         broker_timeout=float(env.get("PARTNERPULSE_BROKER_TIMEOUT") or 60),
         batch_size=max(1, int(env.get("PARTNERPULSE_BATCH_SIZE") or 10_000)),
         web_bind=env.get("PARTNERPULSE_WEB_BIND") or "127.0.0.1",
         web_port=int(env["PARTNERPULSE_WEB_PORT"]) if env.get("PARTNERPULSE_WEB_PORT") else None,
     )
+
+
+def _list(value: str | None) -> tuple[str, ...]:
+    """A comma- or space-separated setting."""
+    return tuple(v for v in (value or "").replace(",", " ").split() if v)
 
 
 def clickhouse_cluster() -> str | None:

@@ -27,11 +27,12 @@ def env_for(settings: Settings) -> dict[str, str]:
     return env
 
 
-def cli(settings: Settings, *args: str, stdin: bytes | None = None, timeout: float = 120):
+def cli(settings: Settings, *args: str, stdin: bytes | None = None, timeout: float = 120,
+        extra_env: dict[str, str] | None = None):  # fmt: skip
     """Run `partnerpulse ARGS…` as a user would, in a subprocess."""
     return subprocess.run(
         [sys.executable, "-m", "streams.cli", *args],
-        env=env_for(settings),
+        env=env_for(settings) | (extra_env or {}),
         input=stdin,
         capture_output=True,
         timeout=timeout,

@@ -35,6 +35,11 @@ def test_compose_stack_is_complete_and_references_what_exists():
         assert (COMPOSE.parent / build["context"] / build["dockerfile"]).is_file()
     assert services["init"]["command"] == ["init"]
     assert services["worker"]["depends_on"]["init"]["condition"] == "service_completed_successfully"
+    # Only the public port (POST /events and probes) is published; the API port is not.
+    env = doc["x-partnerpulse"]["environment"]
+    assert [p.split(":")[-1] for p in services["ingest"]["ports"]] == [env["PARTNERPULSE_PUBLIC_PORT"]]
+    assert all("ports" not in s for n, s in services.items() if n not in ("ingest", "grafana"))
+    assert env["PARTNERPULSE_READ_TOKENS"].startswith("${") and env["PARTNERPULSE_ADMIN_TOKENS"].startswith("${")
     for service in services.values():
         for volume in service.get("volumes", []):
             source = volume.split(":")[0]
@@ -89,13 +94,19 @@ def test_kustomize_resources_exist_and_fit_together(overlay):
     assert worker["resources"]["requests"] and worker["resources"]["limits"]["memory"]
     assert {e.get("secretRef", {}).get("name") for e in worker["envFrom"]} >= {"partnerpulse-secrets"}
     selector = kinds["Deployment"]["spec"]["selector"]["matchLabels"]
-    assert (
-        kinds["Service"]["spec"]["selector"]
-        == selector
-        == kinds["PodDisruptionBudget"]["spec"]["selector"]["matchLabels"]
-    )
+    services = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Service"}
+    assert all(s["spec"]["selector"] == selector for s in services.values())
+    assert selector == kinds["PodDisruptionBudget"]["spec"]["selector"]["matchLabels"]
+    # The public Service reaches only the port that serves POST /events and probes; the
+    # read API is on a cluster-internal one.
+    ports = {p["name"]: p["containerPort"] for p in worker["ports"]}
+    assert services["partnerpulse-ingest"]["spec"]["ports"][0]["targetPort"] == "public"
+    assert services["partnerpulse-api"]["spec"]["type"] == "ClusterIP"
+    assert services["partnerpulse-api"]["spec"]["ports"][0]["targetPort"] == "http"
     base = yaml.safe_load((DEPLOY / "k8s" / "base" / "kustomization.yaml").read_text())
     literals = dict(item.split("=", 1) for item in base["configMapGenerator"][0]["literals"])
+    assert int(literals["PARTNERPULSE_PUBLIC_PORT"]) == ports["public"]
+    assert int(literals["PARTNERPULSE_WEB_PORT"]) == ports["http"]
     assert kinds["HorizontalPodAutoscaler"]["spec"]["maxReplicas"] == int(literals["PARTNERPULSE_PARTITIONS"])
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import urllib.request
 from pathlib import Path
 from typing import Annotated
 
@@ -81,17 +80,13 @@ def dlq_replay() -> None:
     from streams.broker.producer import close, open_producer, unacknowledged
     from streams.ingest.replay import replay
     from streams.store.connection import connect
-    from streams.worker import runtime
+    from streams.worker import remote, runtime
 
     settings = config.load()
     info = runtime.find(settings)
     if info is not None:  # the running pipeline owns the store: it replays
-        request = urllib.request.Request(info["web_url"] + "/dlq/replay", data=b"", method="POST")
-        try:
-            with urllib.request.urlopen(request, timeout=300) as response:
-                result = orjson.loads(response.read())
-        except OSError as exc:
-            raise fail(f"the running pipeline did not answer the replay: {exc}") from None
+        result = remote.call(info["web_url"] + "/dlq/replay", remote.token_for(settings, info), timeout=300,
+                             method="POST")  # fmt: skip
     else:
         if settings.embedded_kafka:
             raise SendError(

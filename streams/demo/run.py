@@ -21,7 +21,6 @@ from streams.errors import PipelineError
 from streams.formats import iso, parse_iso
 from streams.reporting import report, terminal
 from streams.rules.watermark import midnight_at_or_before
-from streams.worker import remote
 from streams.worker.process import PipelineProcess
 
 # The demo's stream ends when the simulation does: let idle partitions release the
@@ -104,12 +103,11 @@ def run(
         with _progress(err) as progress:
             _send(sim.records, pipeline.info["kafka"], progress)
             _wait_until_evaluated(pipeline, len(sim.records), first_midnight, final_midnight, progress)
-        api = pipeline.info["web_url"] + "/api/"
         as_of = iso(sim.end)
-        health = remote.get_json(api + "health?" + urlencode({"as_of": as_of}))
-        alerts = remote.get_json(api + "alerts?" + urlencode({"state": "firing"}))
-        reasons = remote.get_json(api + "dead_letter_reasons")
-        data = remote.get_json(api + "report?" + urlencode({"as_of": as_of}))
+        health = pipeline.get("/api/health?" + urlencode({"as_of": as_of}))
+        alerts = pipeline.get("/api/alerts?" + urlencode({"state": "firing"}))
+        reasons = pipeline.get("/api/dead_letter_reasons")
+        data = pipeline.get("/api/report?" + urlencode({"as_of": as_of}))
     finally:
         pipeline.stop()
 

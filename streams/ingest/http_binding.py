@@ -8,12 +8,12 @@ same validator as the stream. The endpoint itself is in `streams.worker.http_ing
 
 from __future__ import annotations
 
-import hmac
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from streams.rules.access import Denied, check_bearer
 from streams.rules.validation import Accepted, Rejected, validate
 
 MAX_BODY_BYTES = 5 * 1024 * 1024
@@ -33,18 +33,13 @@ class IngestError(ValueError):
 
 
 def authorize(header: str | None, tokens: tuple[str, ...]) -> None:
-    """Bearer auth: 401 without credentials, 403 with wrong ones. Every configured token is
-    compared in constant time, so timing tells nothing about which or how much matched."""
+    """Bearer auth for POST /events (`streams.rules.access`): 503 while HTTP ingest is off."""
     if not tokens:
         raise IngestError(503, "HTTP ingest is off: set PARTNERPULSE_INGEST_TOKENS on the pipeline")
-    if not header or not header.lower().startswith("bearer ") or not header[7:].strip():
-        raise IngestError(401, "send an Authorization: Bearer <token> header")
-    given = header[7:].strip().encode()
-    matched = False
-    for token in tokens:
-        matched |= hmac.compare_digest(given, token.encode())
-    if not matched:
-        raise IngestError(403, "the bearer token is not valid")
+    try:
+        check_bearer(header, tokens, "ingest")
+    except Denied as exc:
+        raise IngestError(exc.status, str(exc)) from None
 
 
 def _media_type(content_type: str | None) -> str:

@@ -9,6 +9,7 @@ the broker watch. faust hosts them (tasks, a timer), the HTTP views and the prod
 from __future__ import annotations
 
 import asyncio
+import secrets
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
@@ -18,6 +19,7 @@ from streams.broker.producer import close as close_producer
 from streams.broker.producer import open_producer, unacknowledged
 from streams.broker.reader import BatchReader
 from streams.config import TOPIC_ALERTS, TOPIC_DLQ, TOPIC_EVENTS, Settings, redact
+from streams.rules.access import Tokens
 from streams.rules.scoring import load_scoring
 from streams.store import outbox
 from streams.store.evaluations import Evaluator
@@ -30,6 +32,7 @@ from streams.worker.broker_watch import BrokerWatch
 from streams.worker.delivery_loop import DeliveryLoop, post_webhook
 from streams.worker.evaluation_loop import EvaluationLoop
 from streams.worker.ingest_loop import IngestLoop
+from streams.worker.public_site import PublicSite
 
 
 class Worker:
@@ -59,6 +62,10 @@ class Worker:
         self.ingest.on_stored = self.evaluation.wake.set
         self.delivery = DeliveryLoop(self.store, self._deliver, describe=self.describe)
         self.watch = BrokerWatch(self.reader, bootstrap, settings.broker_timeout, on_fatal)
+        # The pipeline's own admin token, for the CLI on this machine (runtime file, 0600):
+        # read and admin routes are never open, even with no tokens configured.
+        self.local_token = secrets.token_urlsafe(32)
+        self.tokens = Tokens(settings.ingest_tokens, settings.read_tokens, (*settings.admin_tokens, self.local_token))
         self._http: aiohttp.ClientSession | None = None
         self._producer = None  # kafka-python, for DLQ replay; opened on the first one
 
@@ -146,9 +153,13 @@ def create_app(
     )
     w = Worker(app, settings, bootstrap, on_fatal)
 
+    public = PublicSite(w, settings.web_bind, settings.public_port) if settings.public_port else None
+
     @app.task
     async def _opened() -> None:
         await w.store.open()
+        if public is not None:
+            await public.start()
         if on_ready is not None:
             on_ready()
 
@@ -156,6 +167,6 @@ def create_app(
     app.task(w.evaluation.run)
     app.task(w.watch.run)
     app.timer(1.0, name="delivery")(w.delivery.tick)
-    http_ingest.register(app, w.events_topic, settings.ingest_tokens)
+    http_ingest.register(app, w.events_topic, w.tokens.ingest)
     web.register(app, w)
     return app, w

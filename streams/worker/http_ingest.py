@@ -12,37 +12,42 @@ from streams.ingest import http_binding as binding
 from streams.rules.validation import Accepted
 
 
+async def accept_events(headers, content, events_topic, ingest_tokens: tuple[str, ...]) -> tuple[dict, int]:
+    """The answer to POST /events (JSON, HTTP status), whichever listener took it."""
+    try:
+        binding.authorize(headers.get("Authorization"), ingest_tokens)
+        declared = headers.get("Content-Length")
+        if declared and int(declared) > binding.MAX_BODY_BYTES:
+            raise binding.IngestError(413, f"the body is over {binding.MAX_BODY_BYTES // 1024 // 1024} MiB")
+        body = await read_limited(content, binding.MAX_BODY_BYTES)
+        items = binding.split_events(headers.get("Content-Type"), dict(headers), body)
+    except binding.IngestError as exc:
+        return {"error": str(exc)}, exc.status
+    except ValueError:
+        return {"error": "Content-Length is not a number"}, 400
+    checked = binding.check(items)
+    # Answer only after Kafka has acknowledged every accepted event: what the
+    # response calls accepted is never lost.
+    sends = {
+        c.index: await events_topic.send(key=c.result.partner_id.encode(), value=c.raw)
+        for c in checked
+        if isinstance(c.result, Accepted)
+    }
+    outcomes = await asyncio.gather(*sends.values(), return_exceptions=True)
+    delivered = {i: not isinstance(o, BaseException) for i, o in zip(sends, outcomes, strict=True)}
+    results = [c.as_json(delivered.get(c.index)) for c in checked]
+    accepted = sum(r["status"] == "accepted" for r in results)
+    return {"accepted": accepted, "rejected": len(results) - accepted, "results": results}, binding.response_status(
+        results
+    )
+
+
 def register(app: faust.App, events_topic, ingest_tokens: tuple[str, ...]) -> None:
     @app.page("/events")
     class Events(faust.web.View):
         async def post(self, request):
-            try:
-                binding.authorize(request.headers.get("Authorization"), ingest_tokens)
-                declared = request.headers.get("Content-Length")
-                if declared and int(declared) > binding.MAX_BODY_BYTES:
-                    raise binding.IngestError(413, f"the body is over {binding.MAX_BODY_BYTES // 1024 // 1024} MiB")
-                body = await read_limited(request.content, binding.MAX_BODY_BYTES)
-                items = binding.split_events(request.headers.get("Content-Type"), dict(request.headers), body)
-            except binding.IngestError as exc:
-                return self.json({"error": str(exc)}, status=exc.status)
-            except ValueError:
-                return self.json({"error": "Content-Length is not a number"}, status=400)
-            checked = binding.check(items)
-            # Answer only after Kafka has acknowledged every accepted event: what the
-            # response calls accepted is never lost.
-            sends = {
-                c.index: await events_topic.send(key=c.result.partner_id.encode(), value=c.raw)
-                for c in checked
-                if isinstance(c.result, Accepted)
-            }
-            outcomes = await asyncio.gather(*sends.values(), return_exceptions=True)
-            delivered = {i: not isinstance(o, BaseException) for i, o in zip(sends, outcomes, strict=True)}
-            results = [c.as_json(delivered.get(c.index)) for c in checked]
-            accepted = sum(r["status"] == "accepted" for r in results)
-            return self.json(
-                {"accepted": accepted, "rejected": len(results) - accepted, "results": results},
-                status=binding.response_status(results),
-            )
+            body, code = await accept_events(request.headers, request.content, events_topic, ingest_tokens)
+            return self.json(body, status=code)
 
 
 async def read_limited(stream, limit: int) -> bytes:

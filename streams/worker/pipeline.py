@@ -66,6 +66,9 @@ def run(settings: Settings, announce: Callable[[dict], None] | None = None, logl
 
         stack.callback(runtime.remove, settings, os.getpid())
         app, worker_parts = create_app(settings, bootstrap, web_port, on_ready=ready, on_fatal=stop_for)
+        info["token"] = worker_parts.local_token
+        if settings.public_port:
+            info["public_url"] = f"http://127.0.0.1:{settings.public_port}"
         stack.callback(worker_parts.close)
         worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
         with contextlib.suppress(SystemExit):

@@ -10,7 +10,7 @@ import time
 
 from streams.config import Settings, child_environment
 from streams.errors import PipelineError
-from streams.worker.remote import get_json
+from streams.worker.remote import call
 from streams.worker.runtime import find
 
 
@@ -48,7 +48,7 @@ class PipelineProcess:
             info = find(self.settings)
             if info is not None and info["pid"] == self.proc.pid:
                 try:
-                    if get_json(info["web_url"] + "/status", timeout=5)["ready"]:
+                    if call(info["web_url"] + "/status", info["token"], timeout=5)["ready"]:
                         return info
                 except PipelineError:
                     pass
@@ -56,7 +56,11 @@ class PipelineProcess:
         raise PipelineError(f"the pipeline did not become ready within {timeout:.0f} s; see {self.log_path}")
 
     def status(self) -> dict:
-        return get_json(self.info["web_url"] + "/status")
+        return self.get("/status")
+
+    def get(self, path: str, timeout: float = 30):
+        """A JSON answer of this pipeline, with its local admin token."""
+        return call(self.info["web_url"] + path, self.info["token"], timeout=timeout)
 
     def wait_processed(self, records: int, timeout: float = 300) -> dict:
         deadline = time.monotonic() + timeout

@@ -17,9 +17,13 @@ from streams.store.connection import connect
 from streams.worker.runtime import find
 
 
-def get_json(url: str, timeout: float = 30) -> Any:
+def call(url: str, token: str | None = None, timeout: float = 30, method: str = "GET") -> Any:
+    """A JSON answer of the running pipeline, presenting `token` (a read or admin one)."""
+    request = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return orjson.loads(response.read())
     except urllib.error.HTTPError as exc:
         body = exc.read()
@@ -27,9 +31,15 @@ def get_json(url: str, timeout: float = 30) -> Any:
             detail = orjson.loads(body).get("error", body.decode(errors="replace"))
         except orjson.JSONDecodeError:
             detail = body.decode(errors="replace")
-        raise PipelineError(f"the running pipeline answered {exc.code}: {detail}") from exc
+        hint = "; set PARTNERPULSE_TOKEN to a read or admin token of that pipeline" if exc.code in (401, 403) else ""
+        raise PipelineError(f"the running pipeline answered {exc.code}: {detail}{hint}") from exc
     except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
         raise PipelineError(f"the running pipeline at {url} does not answer ({exc}); is it still starting?") from exc
+
+
+def token_for(settings: Settings, info: dict) -> str | None:
+    """PARTNERPULSE_TOKEN if set, else the local admin token in the runtime file."""
+    return settings.token or info.get("token")
 
 
 def ask(settings: Settings, name: str, **params: Any) -> Any:
@@ -38,7 +48,8 @@ def ask(settings: Settings, name: str, **params: Any) -> Any:
     info = find(settings)
     if info is not None:
         query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
-        return get_json(f"{info['web_url']}/api/{name}" + (f"?{query}" if query else ""))
+        url = f"{info['web_url']}/api/{name}" + (f"?{query}" if query else "")
+        return call(url, token_for(settings, info))
     client = connect(settings.clickhouse)
     try:
         return orjson.loads(orjson.dumps(QUERIES[name](client, **params), default=str))

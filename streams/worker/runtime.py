@@ -15,8 +15,13 @@ from streams.errors import SendError
 
 
 def write(settings: Settings, info: dict) -> None:
+    """The file holds the pipeline's local admin token: only this user may read it (0600,
+    from its creation on, so there is no moment when others could)."""
     tmp = settings.runtime_file.with_suffix(".tmp")
-    tmp.write_bytes(orjson.dumps(info))
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(orjson.dumps(info))
     tmp.replace(settings.runtime_file)
 
 

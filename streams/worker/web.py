@@ -1,4 +1,9 @@
-"""The pipeline's HTTP views besides /events: status, probes, read queries, DLQ replay."""
+"""The pipeline's HTTP views besides /events: status, probes, read queries, DLQ replay.
+
+Every route but the probes needs a bearer token of its scope (`streams.rules.access`):
+/status and /api/* a read (or admin) token, /dlq/replay an admin token. Nothing is open
+by default: without configured tokens only the pipeline's own local admin token (in the
+runtime file, readable by the same user alone) opens them."""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ import orjson
 from streams.formats import iso, iso_or_none
 from streams.ingest.replay import replay
 from streams.reporting.queries import QUERIES
+from streams.rules.access import Denied, check_bearer
 from streams.store import reads
 
 
@@ -40,11 +46,31 @@ async def status_json(w) -> dict:
     }
 
 
+async def ready_json(w) -> tuple[dict, int]:
+    """Readiness: partitions assigned and the store answering; says nothing more."""
+    try:
+        await asyncio.wait_for(w.store.run(lambda client: client.query("SELECT 1")), timeout=5)
+    except Exception:  # any store failure means not ready
+        return {"ready": False}, 503
+    return ({"ready": True}, 200) if w.reader.assigned else ({"ready": False}, 503)
+
+
+def denied(w, request, scope: str) -> tuple[dict, int] | None:
+    """None when the request carries a token of `scope`, else the answer to give."""
+    try:
+        check_bearer(request.headers.get("Authorization"), w.tokens.of(scope), scope)
+    except Denied as exc:
+        return {"error": str(exc)}, exc.status
+    return None
+
+
 def register(app: faust.App, w) -> None:
     """`w`: the worker's parts (`streams.worker.app.Worker`)."""
 
     @app.page("/status")
     async def status(web, request):
+        if no := denied(w, request, "read"):
+            return web.json(no[0], status=no[1])
         return web.json(await status_json(w))
 
     @app.page("/healthz")
@@ -54,20 +80,16 @@ def register(app: faust.App, w) -> None:
 
     @app.page("/readyz")
     async def readyz(web, request):
-        """Readiness: partitions assigned and the store answering."""
-        try:
-            await asyncio.wait_for(w.store.run(lambda client: client.query("SELECT 1")), timeout=5)
-        except Exception as exc:  # any store failure means not ready
-            return web.json({"ready": False, "reason": f"store: {type(exc).__name__}"}, status=503)
-        if not w.reader.assigned:
-            return web.json({"ready": False, "reason": "waiting for partitions"}, status=503)
-        return web.json({"ready": True})
+        body, code = await ready_json(w)
+        return web.json(body, status=code)
 
     @app.page("/dlq/replay")
     class Replay(faust.web.View):
         """Re-submit the dead letters that today's validation accepts; keep the rest."""
 
         async def post(self, request):
+            if no := denied(w, request, "admin"):
+                return self.json(no[0], status=no[1])
             # On the store thread as a whole: a replay is rare, and nothing else may
             # forget or add dead letters in between.
             result = await w.store.run(replay, w.replay_sender())
@@ -75,6 +97,8 @@ def register(app: faust.App, w) -> None:
 
     @app.page("/api/{name}")
     async def api_view(web, request, name):
+        if no := denied(w, request, "read"):
+            return web.json(no[0], status=no[1])
         query = QUERIES.get(name)
         if query is None:
             return web.json({"error": f"no query named {name!r}"}, status=404)

@@ -67,7 +67,7 @@ def sample_data() -> dict:
                         "reason": HOSTILE,
                     }
                 ]
-            },  # fmt: skip
+            },
             "quality_by_type": {
                 "rows": [{"time": "2026-10-05 00:00:00", "type": "partner.webinar", "quality_minutes": 60}]
             },

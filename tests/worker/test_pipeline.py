@@ -170,8 +170,8 @@ def test_killed_pipeline_leaves_no_broker_behind(settings):
 
 def test_probes_answer(settings, pipeline):
     base = pipeline.info["web_url"]
-    assert remote.get_json(base + "/healthz") == {"ok": True}
-    assert remote.get_json(base + "/readyz") == {"ready": True}
+    assert remote.call(base + "/healthz") == {"ok": True}
+    assert remote.call(base + "/readyz") == {"ready": True}
 
 
 def test_init_prepares_a_deployment(settings):
