@@ -37,8 +37,9 @@ _FRAME_NAMES = ", ".join(
     + [f"frame.{len(_EDGES) + i + 1} AS {name}_day" for i, name in enumerate(_EDGES)]
 )
 _AS_OF_DAY = f"frame.{len(_EDGES) + 1}"
-_OTHER_EDGE_DAYS = "[" + ", ".join(f"frame.{len(_EDGES) + i + 1}" for i in range(1, len(_EDGES))) + "]"
-_ALL_EDGE_DAYS = "[" + ", ".join(f"frame.{len(_EDGES) + i + 1}" for i in range(len(_EDGES))) + "]"
+# Written out, not has([...], day): in the join's lambda that is an order of magnitude slower.
+_NOT_OTHER_EDGE_DAY = " AND ".join(f"day != frame.{len(_EDGES) + i + 1}" for i in range(1, len(_EDGES)))
+_ANY_EDGE_DAY = "(" + " OR ".join(f"day = frame.{len(_EDGES) + i + 1}" for i in range(len(_EDGES))) + ")"
 # Which engagement type a row is, as one bit: distinct types are a bitwise or.
 _TYPE_BIT = "bitShiftLeft(toUInt64(1), transform(type, {types:Array(String)}, {type_bits:Array(UInt8)}, 63))"
 
@@ -51,13 +52,31 @@ def _windowed(at: str) -> str:
         at("baseline_from", "month_ago"),
         at("activity_from", "as_of"),
     )
-    recent, usual, rhythm = at("recent_from", "as_of"), at("usual_from", "recent_from"), at("rhythm_from", "as_of")
     return f"""
         sumIf(q, {month}) AS q_month, sumIf(q, {prev}) AS q_prev, sumIf(q, {baseline}) AS q_baseline,
         sumIf(n, {activity}) AS n_activity, sumIf(np, {activity}) AS n_partner,
         groupBitOrIf(type_bit, {activity}) AS types, groupUniqArrayArrayIf(eco, notEmpty(eco) AND {activity}) AS eco_set,
-        min(first_t) AS first_t, max(last_t) AS last_t,
-        sumIf(n, {recent}) AS n_recent, sumIf(n, {usual}) AS n_usual, groupUniqArrayIf(day, {rhythm}) AS days"""
+        min(first_t) AS first_t, max(last_t) AS last_t"""
+
+
+def _long_windows(at: str) -> str:
+    """The decline counts and the rhythm's days on edge days; `at` as for `_windowed`. Of
+    the rhythm's days only its own two edges (the days of T−365d and of T) come from here:
+    every day between lies wholly inside its window, and the series gives those."""
+    recent, usual, rhythm = at("recent_from", "as_of"), at("usual_from", "recent_from"), at("rhythm_from", "as_of")
+    ends = "(day = rhythm_from_day OR day = as_of_day)"
+    return f"sumIf(n, {recent}) AS n_recent, sumIf(n, {usual}) AS n_usual, groupUniqArrayIf(day, {rhythm} AND {ends}) AS days"
+
+
+def _in_days(start: str, end: str) -> str:
+    """A lambda's condition on a full day `d` of a partner's series (never an edge day)."""
+    others = " AND ".join(f"d != {name}_day" for name in _STARTS)
+    return f"d > {start}_day AND d < {end}_day AND {others}"
+
+
+# No engagement: neutral for min(first_t) and max(last_t).
+_NO_FIRST = "toDateTime64('2299-12-31 00:00:00', 3, 'UTC')"
+_NO_LAST = "toDateTime64('1900-01-01 00:00:00', 3, 'UTC')"
 
 
 def _by_day(start: str, end: str) -> str:
@@ -70,10 +89,13 @@ def _by_time(start: str, end: str) -> str:
 
 # Which rows count for a T (in terms of its frame): rollup rows of days before T's and
 # not an edge day; raw rows of T's edge days, up to T.
-_ROLLUP_ROWS = f"day < {_AS_OF_DAY} AND NOT has({_OTHER_EDGE_DAYS}, day)"
-_RAW_ROWS = f"has({_ALL_EDGE_DAYS}, day) AND t <= frame.1"
+_ROLLUP_ROWS = f"day < {_AS_OF_DAY} AND {_NOT_OTHER_EDGE_DAY}"
+_RAW_ROWS = f"{_ANY_EDGE_DAY} AND t <= frame.1"
 
 _METRICS_SQL = f"""
+SELECT * EXCEPT (gaps, gap_at)  -- the gaps stay in ClickHouse: only their quantile is needed
+FROM
+(
 SELECT
     as_of,
     partner_id,
@@ -88,12 +110,19 @@ SELECT
     max(last_t) AS last_engagement_at,
     sum(n_recent) AS engagements_60d,
     sum(n_usual) / {{usual_windows:Float64}} AS usual_engagements_60d,
-    -- The partner's rhythm: a quantile of the gaps between consecutive engagement days.
-    arrayPopFront(arrayDifference(arrayMap(d -> toInt32(d), arraySort(groupUniqArrayArray(days))))) AS gaps,
-    if(length(gaps) >= {{min_gaps:UInt32}}, arrayReduce('{{gap_quantile}}', gaps), NULL) AS usual_gap_days
+    -- The partner's rhythm: a quantile (linear interpolation at q·(n−1)) of the gaps
+    -- between consecutive engagement days. Each day comes from one part only (the series:
+    -- the days between; the raw rows: the two edge days), so no de-duplication is needed.
+    arraySort(arrayPopFront(arrayDifference(arrayMap(d -> toInt32(d), arraySort(groupArrayArray(days)))))) AS gaps,
+    {{gap_quantile}} * (length(gaps) - 1) AS gap_at,
+    if(length(gaps) >= {{min_gaps:UInt32}},
+       gaps[toUInt32(gap_at) + 1] + (gap_at - floor(gap_at)) * (gaps[least(toUInt32(gap_at) + 2, length(gaps))]
+                                                              - gaps[toUInt32(gap_at) + 1]),
+       NULL) AS usual_gap_days
 FROM
 (
-    SELECT as_of, partner_id, {_windowed(_by_day)}
+    SELECT as_of, partner_id, {_windowed(_by_day)},
+           toUInt64(0) AS n_recent, toUInt64(0) AS n_usual, CAST([], 'Array(Date)') AS days
     FROM
     (
         SELECT *, {{frame_const}}{_FRAME_NAMES}
@@ -110,7 +139,7 @@ FROM
     )
     GROUP BY as_of, partner_id
     UNION ALL
-    SELECT as_of, partner_id, {_windowed(_by_time)}
+    SELECT as_of, partner_id, {_windowed(_by_time)}, {_long_windows(_by_time)}
     FROM
     (
         SELECT *, {{frame_const}}{_FRAME_NAMES}
@@ -127,6 +156,31 @@ FROM
         WHERE {_RAW_ROWS}
     )
     GROUP BY as_of, partner_id
+    UNION ALL
+    -- The long windows (decline counts, the rhythm's year) over full days: each partner's
+    -- days as one array, read once and filtered per T, instead of a row per day and T.
+    SELECT as_of, partner_id, 0., 0., 0., toUInt64(0), toUInt64(0), toUInt64(0), CAST([], 'Array(String)'),
+           {_NO_FIRST}, {_NO_LAST},
+           arraySum(arrayMap((d, c) -> if({_in_days("recent_from", "as_of")}, c, 0), s_days, s_counts)),
+           arraySum(arrayMap((d, c) -> if({_in_days("usual_from", "recent_from")}, c, 0), s_days, s_counts)),
+           arrayFilter(d -> d > rhythm_from_day AND d < as_of_day, s_days)
+    FROM
+    (
+        SELECT *, {_FRAME_NAMES}
+        FROM
+        (
+            SELECT partner_id, groupArray(day) AS s_days, groupArray(c) AS s_counts
+            FROM
+            (
+                SELECT partner_id, day, sum(engagements) AS c
+                FROM partner_daily
+                WHERE day >= {{long_from_day:Date}} AND day <= {{to_day:Date}} {{partner_filter}}
+                GROUP BY partner_id, day
+            )
+            GROUP BY partner_id
+        )
+        ARRAY JOIN {{frames:{_FRAME}}} AS frame
+    )
     UNION ALL
     SELECT as_of, partner_id, 0., 0., 0., toUInt64(0), toUInt64(0), toUInt64(0), CAST([], 'Array(String)'),
            first_t, last_t, toUInt64(0), toUInt64(0), CAST([], 'Array(Date)')
@@ -152,6 +206,9 @@ FROM
     )
 )
 GROUP BY as_of, partner_id
+-- Only partners with an engagement at or before T (the series lists every partner).
+HAVING first_engagement_at <= as_of
+)
 ORDER BY as_of, partner_id
 """
 
@@ -179,7 +236,7 @@ def _metrics_sql(scoring: Scoring, batched: bool, partner: bool) -> str:
         _METRICS_SQL.replace("{rollup_columns}", ", ".join(f"{expr} AS {name}" for name, expr in rollup.items()))
         .replace("{rollup_group}", "GROUP BY partner_id, day" if batched else "")
         .replace("{weight}", scoring.weight_sql())
-        .replace("{gap_quantile}", f"quantileExactInclusive({float(scoring.rhythm('quantile'))!r})")
+        .replace("{gap_quantile}", repr(float(scoring.rhythm("quantile"))))
         .replace("{partner_filter}", "AND partner_id = {partner:String}" if partner else "")
         .replace("{frame_const}", "" if batched else f"{frames_param}[1] AS frame, ")
         .replace("{rollup_join}", join(_ROLLUP_ROWS))
@@ -207,11 +264,16 @@ def compute_metrics_at(
     starts = [month, 2 * month, month * (1 + baseline_months), scoring.window("activity"), recent, usual, rhythm]
     frames = [(t, *(t - w for w in starts)) for t in times]
     edge_days = sorted({edge.date() for frame in frames for edge in frame})
+    # The short windows (up to the baseline's) read the rollup from here on; the long ones
+    # (decline counts, rhythm) read it as per-partner series from long_from_day.
+    short = max(starts[:4])
+    from_day = min(frame[0] - short for frame in frames).date()
     sql = _metrics_sql(scoring, batched=len(times) > 1, partner=partner is not None)
     types = engagement_types()
     params: dict[str, Any] = dict(
         frames=[(*map(_ts, frame), *(edge.date().isoformat() for edge in frame)) for frame in frames],
-        from_day=edge_days[0].isoformat(),
+        from_day=from_day.isoformat(),
+        long_from_day=edge_days[0].isoformat(),
         to_day=times[-1].date().isoformat(),
         to_t=_ts(times[-1]),
         edge_days=[d.isoformat() for d in edge_days],
@@ -224,9 +286,8 @@ def compute_metrics_at(
     )
     out: dict[datetime, list[Metrics]] = {t: [] for t in times}
     as_ofs: dict[datetime, datetime] = {}  # as returned -> aware, once per T
-    for as_of, partner_id, *sums, first, last, recent_n, usual_n, _, gap in client.query(
-        sql, parameters=params
-    ).result_rows:
+    rows = client.query(sql, parameters=params).result_rows
+    for as_of, partner_id, *sums, first, last, recent_n, usual_n, gap in rows:
         t = as_ofs.get(as_of) or as_ofs.setdefault(as_of, aware(as_of))
         out[t].append(Metrics(partner_id, t, *sums, aware(first), aware(last), recent_n, usual_n, gap))
     return out
