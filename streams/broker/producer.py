@@ -19,6 +19,8 @@ class SendReport:
     accepted: int = 0
     rejected: list[tuple[str, int, str]] = field(default_factory=list)  # (file, line, reason)
     failed: list[tuple[str, int, str]] = field(default_factory=list)  # accepted but not acknowledged
+    # The last acknowledged offset per partition: what "stored" must reach on the embedded broker.
+    offsets: dict[int, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -92,8 +94,9 @@ def send_valid(producer: KafkaProducer, items: list[tuple[str, int, Accepted, by
     # but never answers. Each acknowledgement is awaited up to one shared deadline.
     for name, number, future in pending:
         try:
-            future.get(timeout=max(0.0, deadline - time.monotonic()))
+            meta = future.get(timeout=max(0.0, deadline - time.monotonic()))
             report.accepted += 1
+            report.offsets[meta.partition] = max(meta.offset, report.offsets.get(meta.partition, -1))
         except KafkaTimeoutError:
             report.failed.append((name, number, f"not acknowledged by Kafka within {timeout:.0f} s"))
         except KafkaError as exc:

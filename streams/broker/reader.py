@@ -103,6 +103,12 @@ class BatchReader(ConsumerRebalanceListener):
         batches = await self._consumer.getmany(timeout_ms=int(within * 1000), max_records=max_records)
         return [r for records in batches.values() for r in records]
 
+    async def end_offsets(self) -> dict[int, int]:
+        """The log end offset of each assigned partition, as the broker reports it (Tansu
+        reports too low after batched produce: a lower bound there)."""
+        tps = [tp for tp in self._consumer.assignment() if tp.topic == self.topic]
+        return {tp.partition: offset for tp, offset in (await self._consumer.end_offsets(tps)).items()}
+
     async def commit(self, records: list[ConsumerRecord]) -> None:
         await self._consumer.commit(next_offsets(records))
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from streams import config
-from streams.cli.output import err, fail, out
+from streams.cli.output import err, fail, out, say
 
 
 def up() -> None:
@@ -23,7 +23,7 @@ def up() -> None:
             highlight=False,
         )
 
-    pipeline.run(config.load(), announce=announce)
+    pipeline.run(config.load(), announce=announce, say=say)
     err.print("PartnerPulse stopped cleanly.")
 
 

@@ -18,13 +18,18 @@ def send(
     mapping: Annotated[
         Path | None, typer.Option(help="YAML mapping of CSV columns to event fields (see schemas/mappings/)")
     ] = None,
+    wait: Annotated[
+        bool, typer.Option(help="on the embedded broker, return once the events are stored (it keeps them in memory)")
+    ] = True,
 ) -> None:
     """Validate events and produce the valid ones to `engagement-events`, keyed by partner id.
-    CSV rows are mapped to events by --mapping; rejected rows go to FILE.rejects.csv."""
+    CSV rows are mapped to events by --mapping; rejected rows go to FILE.rejects.csv.
+    On the embedded broker, an event counts as accepted once the pipeline stored it."""
     from streams.broker.producer import close, open_producer, send_lines, send_valid
     from streams.ingest import csv_import
     from streams.ingest.files import read_lines
-    from streams.worker.runtime import bootstrap_for
+    from streams.worker import remote
+    from streams.worker.runtime import bootstrap_for, find
 
     settings = config.load()
     for name in files:
@@ -49,11 +54,24 @@ def send(
         written = csv_import.write_rejects(name, result)
         if written:
             say(f"{name}: {len(result.rejected)} rejected row(s) written to {written}")
+    embedded = None if settings.kafka else find(settings)
+    unstored = 0
+    if embedded and wait and report.offsets:
+        # The embedded broker keeps its log in memory: acknowledged is not yet kept.
+        with err.status(f"waiting until the pipeline has stored the {report.accepted:,} accepted events…"):
+            if not remote.wait_stored(settings, embedded, report.offsets, timeout=settings.broker_timeout * 2):
+                unstored = report.accepted
     for name, number, reason in report.rejected + report.failed:
         say(f"{name}:{number}: {reason}" if number else f"{name}: {reason}")
-    say(f"accepted {report.accepted}, rejected {len(report.rejected)}"
-        + (f", not acknowledged {len(report.failed)}" if report.failed else ""))  # fmt: skip
-    if not report.ok:
+    if unstored:
+        say(f"the embedded broker acknowledged {unstored:,} events, but the pipeline has not confirmed storing "
+            "them (it stopped, or the store is away): check with `partnerpulse health`, and send again if they "
+            "are missing (the same ids count once)")  # fmt: skip
+    say(f"accepted {report.accepted - unstored}, rejected {len(report.rejected)}"
+        + (f", not acknowledged {len(report.failed)}" if report.failed else "")
+        + (f", not confirmed stored {unstored}" if unstored else "")
+        + (" (stored)" if embedded and wait and not unstored and report.accepted else ""))  # fmt: skip
+    if not report.ok or unstored:
         raise typer.Exit(1)
 
 

@@ -97,7 +97,11 @@ class ItemResult:
         if isinstance(r, Accepted):
             out.update(id=r.event["id"], source=r.event["source"], status="accepted")
             if delivered is False:
-                out.update(status="rejected", reason="not acknowledged by Kafka; send it again")
+                out.update(
+                    status="rejected",
+                    reason="not acknowledged by Kafka (or, on the embedded broker, not "
+                    "stored in time); send it again: the same id counts once",
+                )
         else:
             out.update(id=r.event_id or None, source=r.source or None, status="rejected", reason=r.reason)
         return out

@@ -40,6 +40,7 @@ class Worker:
 
     def __init__(self, app: faust.App, settings: Settings, bootstrap: str, on_fatal=None):
         self.settings = settings
+        self.accepting = True  # False once a stop began: HTTP ingest answers 503
         self.bootstrap = bootstrap
         self.clickhouse = redact(settings.clickhouse)
         self.started_at = datetime.now(UTC)
@@ -167,6 +168,6 @@ def create_app(
     app.task(w.evaluation.run)
     app.task(w.watch.run)
     app.timer(1.0, name="delivery")(w.delivery.tick)
-    http_ingest.register(app, w.events_topic, w.tokens.ingest)
+    http_ingest.register(app, w)
     web.register(app, w)
     return app, w

@@ -11,9 +11,16 @@ import faust
 from streams.ingest import http_binding as binding
 from streams.rules.validation import Accepted
 
+# On the embedded broker an answer waits this long for its events to be stored.
+STORED_WITHIN = 60.0
 
-async def accept_events(headers, content, events_topic, ingest_tokens: tuple[str, ...]) -> tuple[dict, int]:
-    """The answer to POST /events (JSON, HTTP status), whichever listener took it."""
+
+async def accept_events(w, headers, content) -> tuple[dict, int]:
+    """The answer to POST /events (JSON, HTTP status), whichever listener took it. On the
+    embedded broker (memory only) an event counts as accepted once stored, not before."""
+    if not w.accepting:
+        return {"error": "the pipeline is stopping: send again once it is up"}, 503
+    events_topic, ingest_tokens = w.events_topic, w.tokens.ingest
     try:
         binding.authorize(headers.get("Authorization"), ingest_tokens)
         declared = headers.get("Content-Length")
@@ -35,6 +42,13 @@ async def accept_events(headers, content, events_topic, ingest_tokens: tuple[str
     }
     outcomes = await asyncio.gather(*sends.values(), return_exceptions=True)
     delivered = {i: not isinstance(o, BaseException) for i, o in zip(sends, outcomes, strict=True)}
+    if w.settings.embedded_kafka and any(delivered.values()):
+        offsets: dict[int, int] = {}
+        for o in outcomes:
+            if not isinstance(o, BaseException):
+                offsets[o.partition] = max(o.offset, offsets.get(o.partition, -1))
+        if not await w.ingest.wait_stored(offsets, STORED_WITHIN):
+            delivered = dict.fromkeys(delivered, False)
     results = [c.as_json(delivered.get(c.index)) for c in checked]
     accepted = sum(r["status"] == "accepted" for r in results)
     return {"accepted": accepted, "rejected": len(results) - accepted, "results": results}, binding.response_status(
@@ -42,11 +56,11 @@ async def accept_events(headers, content, events_topic, ingest_tokens: tuple[str
     )
 
 
-def register(app: faust.App, events_topic, ingest_tokens: tuple[str, ...]) -> None:
+def register(app: faust.App, w) -> None:
     @app.page("/events")
     class Events(faust.web.View):
         async def post(self, request):
-            body, code = await accept_events(request.headers, request.content, events_topic, ingest_tokens)
+            body, code = await accept_events(w, request.headers, request.content)
             return self.json(body, status=code)
 
 

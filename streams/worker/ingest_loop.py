@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from streams.broker.reader import next_offsets
 from streams.store.rows import Origin
 from streams.store.writes import Classified, Written, classify, write_batch
 
@@ -86,7 +87,29 @@ class IngestLoop:
         self.processed = Processed()
         self.store_error: str | None = None
         self.last_stored = float("-inf")  # clock() when a batch was last stored
+        self.last_read = float("-inf")  # clock() when records were last read
+        self.in_flight = 0  # batches read and not yet stored
+        self.committed: dict[int, int] = {}  # partition -> next offset, stored and committed
+        self._stored = asyncio.Condition()
         self._classifier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="classify")
+
+    def settled(self, quiet: float) -> bool:
+        """Nothing read for `quiet` seconds and nothing waiting to be stored: on a broker
+        that takes no new records, everything it held is stored."""
+        return self.in_flight == 0 and self.clock() - self.last_read >= quiet
+
+    async def wait_stored(self, offsets: dict[int, int], timeout: float) -> bool:
+        """Wait until the records up to these offsets (partition -> offset) are stored."""
+
+        def done() -> bool:
+            return all(self.committed.get(p, 0) > offset for p, offset in offsets.items())
+
+        async with self._stored:
+            try:
+                await asyncio.wait_for(self._stored.wait_for(done), timeout)
+            except TimeoutError:
+                return False
+        return True
 
     def busy(self, within: float = 1.0) -> bool:
         """Was a batch stored in the last `within` seconds (a backlog streaming in)?"""
@@ -118,6 +141,11 @@ class IngestLoop:
                 log.warning("could not commit offsets (%s); the batch will be read again", type(exc).__name__)
             self.processed.add(len(batch), written)
             self.last_stored = self.clock()
+            # Stored (whether or not the commit went through): what waits for it may go on.
+            for tp, offset in next_offsets(records).items():
+                self.committed[tp.partition] = max(offset, self.committed.get(tp.partition, 0))
+            async with self._stored:
+                self._stored.notify_all()
 
     async def store_until_stored(self, records: list, batch: list, classified: Classified) -> None:
         failures = 0
@@ -140,6 +168,8 @@ class IngestLoop:
                 await room.acquire()  # given back once the batch is stored
                 records = await self.reader.get(self.batch_size, BATCH_WITHIN)
                 if records:
+                    self.last_read = self.clock()
+                    self.in_flight += 1
                     await prepared.put((records, *await self.prepare(records)))
                 else:
                     room.release()
@@ -158,6 +188,7 @@ class IngestLoop:
                 if isinstance(item, Exception):
                     raise item
                 await self.store_until_stored(*item)
+                self.in_flight -= 1
                 room.release()
                 self.on_stored()
         finally:

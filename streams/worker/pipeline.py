@@ -13,19 +13,23 @@ import faust
 
 from streams.broker import embedded as broker
 from streams.config import Settings, redact
+from streams.errors import PipelineError
 from streams.store.connection import connect
 from streams.worker import runtime
 from streams.worker.app import create_app
+from streams.worker.drain import DrainingWorker
 
 FATAL_STOP_WITHIN = 20.0
 
 
-def run(settings: Settings, announce: Callable[[dict], None] | None = None, loglevel: str = "WARNING") -> None:
-    """Run the pipeline until SIGINT/SIGTERM; everything started here is stopped here."""
+def run(settings: Settings, announce: Callable[[dict], None] | None = None, loglevel: str = "WARNING",
+        say: Callable[[str], None] = print) -> None:  # fmt: skip
+    """Run the pipeline until SIGINT/SIGTERM; everything started here is stopped here.
+    On the embedded broker a stop first stores what the broker holds (`streams.worker.drain`)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     running = runtime.find(settings)
     if running is not None:
-        raise runtime.PipelineError(
+        raise PipelineError(
             f"a pipeline is already running for {settings.data_dir} (pid {running['pid']}, {running['web_url']}); "
             "stop it first or set PARTNERPULSE_DATA_DIR to another folder"
         )
@@ -70,8 +74,22 @@ def run(settings: Settings, announce: Callable[[dict], None] | None = None, logl
         if settings.public_port:
             info["public_url"] = f"http://127.0.0.1:{settings.public_port}"
         stack.callback(worker_parts.close)
-        worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+        options = {"loglevel": loglevel, "quiet": True, "redirect_stdouts": False}
+        if settings.embedded_kafka:
+
+            def stopping() -> None:  # `send` must not target a broker about to vanish
+                runtime.write(settings, {**info, "stopping": True})
+
+            worker = DrainingWorker(app, worker_parts, say, stopping, **options)
+        else:
+            worker = faust.Worker(app, **options)
         with contextlib.suppress(SystemExit):
             worker.execute_from_commandline()
         if fatal:
             raise broker.BrokerError(fatal[0])
+        if getattr(worker, "lost", None) is not None:
+            raise PipelineError(
+                "stopped before the embedded broker was drained: "
+                + (f"at least {worker.lost:,} events it held were not stored and are lost"
+                   if worker.lost else "events it still held, if any, were not stored and are lost")
+            )  # fmt: skip

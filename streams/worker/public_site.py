@@ -20,8 +20,7 @@ class PublicSite:
         return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
 
     async def _events(self, request: web.Request) -> web.Response:
-        w = self.w
-        return self._answer(*await accept_events(request.headers, request.content, w.events_topic, w.tokens.ingest))
+        return self._answer(*await accept_events(self.w, request.headers, request.content))
 
     async def _healthz(self, request: web.Request) -> web.Response:
         return self._answer({"ok": True}, 200)

@@ -3,6 +3,7 @@ HTTP API if there is one (it owns the embedded store), else directly on the stor
 
 from __future__ import annotations
 
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -55,3 +56,20 @@ def ask(settings: Settings, name: str, **params: Any) -> Any:
         return orjson.loads(orjson.dumps(QUERIES[name](client, **params), default=str))
     finally:
         client.close()
+
+
+def wait_stored(settings: Settings, info: dict, offsets: dict[int, int], timeout: float) -> bool:
+    """Wait until the running pipeline has stored the records up to `offsets` (partition
+    -> last offset); False if it did not within `timeout` or stopped answering."""
+    token = token_for(settings, info)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            committed = call(info["web_url"] + "/status", token, timeout=10)["committed"]
+        except PipelineError:
+            return False
+        if all(int(committed.get(str(p), 0)) > offset for p, offset in offsets.items()):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.25)

@@ -64,6 +64,9 @@ def bootstrap_for(settings: Settings) -> str:
     if settings.kafka:
         return settings.kafka
     info = find(settings)
+    if info is not None and info.get("stopping"):
+        raise SendError("the running pipeline is stopping (storing what its embedded broker holds): "
+                        "send again once `partnerpulse up` runs again")  # fmt: skip
     if info is None:
         raise SendError(
             "no pipeline is running and PARTNERPULSE_KAFKA is not set: start `partnerpulse up` "

@@ -43,6 +43,9 @@ async def status_json(w) -> dict:
         "last_evaluated": iso_or_none(w.evaluator.last_evaluated),
         "stored": await or_none(reads.counts),
         "store_error": w.ingest.store_error,
+        # Next offset per partition, stored and committed: `send` waits on it (embedded broker).
+        "committed": {str(p): offset for p, offset in sorted(w.ingest.committed.items())},
+        "accepting": w.accepting,
     }
 
 
