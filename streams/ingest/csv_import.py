@@ -14,6 +14,11 @@ is a constant or a spec:
     {template: "{Webinar ID}-{Email}"}      cells put together
     {column: NAME, transform: email_domain|lower|strip|slug}
 
+File settings: `delimiter:` (`,` by default; `;` for many European exports), `encoding:`
+(`utf-8-sig` by default, which also reads plain UTF-8; e.g. `latin-1`), `decimal:` (`.`
+by default, or `,`: how numbers are written — `45,5` with `decimal: ","`, `1,234.5` with
+`.`; a number that does not fit the declared form is rejected with its line, never guessed).
+
 Without an `id`, the event id is derived from the mapping's source and the row's
 cells, so importing the same file again adds nothing.
 """
@@ -56,6 +61,10 @@ class Mapping:
     def delimiter(self) -> str:
         return self.spec.get("delimiter", ",")
 
+    @property
+    def decimal(self) -> str:
+        return self.spec.get("decimal", ".")
+
     def columns(self) -> set[str]:
         """Every column the mapping reads."""
         found: set[str] = set()
@@ -94,7 +103,59 @@ def load_mapping(path: str | Path) -> Mapping:
             lookups[node["lookup"]] = _load_lookup(path.parent / node["lookup"], node.get("key"), node.get("value"))
     if "timezone" in spec:
         _zone(spec["timezone"])
+    _check_settings(path, spec)
     return Mapping(spec, path.parent, lookups)
+
+
+TYPES = ("string", "number", "integer", "boolean")
+
+
+def _check_settings(path: Path, spec: dict) -> None:
+    """What can be wrong with the file as a whole is said at load, not on every row."""
+    if spec.get("decimal", ".") not in (".", ","):
+        raise MappingError(f"{path}: decimal must be '.' or ',', not {spec['decimal']!r}")
+    delimiter = spec.get("delimiter", ",")
+    if not isinstance(delimiter, str) or len(delimiter) != 1:
+        raise MappingError(f"{path}: delimiter must be one character (',' or ';' or a tab), not {delimiter!r}")
+    for node in _specs(spec):
+        if not isinstance(node, dict):
+            continue
+        if "type" in node and node is not spec and node["type"] not in TYPES:
+            raise MappingError(f"{path}: column {node.get('column')!r} has type {node['type']!r}; "
+                               f"known types: {', '.join(TYPES)}")  # fmt: skip
+        if "transform" in node and node["transform"] not in TRANSFORMS:
+            raise MappingError(f"{path}: unknown transform {node['transform']!r} (known: {', '.join(TRANSFORMS)})")
+
+
+_NUMBER_FORMS = {
+    # decimal separator -> (plain, grouped by thousands)
+    ".": (re.compile(r"[-+]?\d+(\.\d+)?"), re.compile(r"[-+]?\d{1,3}(,\d{3})+(\.\d+)?")),
+    ",": (re.compile(r"[-+]?\d+(,\d+)?"), re.compile(r"[-+]?\d{1,3}([. \u00a0\u202f]\d{3})+(,\d+)?")),
+}
+
+
+def parse_number(text: str, decimal: str, integer: bool = False) -> float | int:
+    """A number as the export wrote it, with `decimal` as its decimal separator; anything
+    else (`45,5` when the decimal is '.', `1.5` when it is ',') is refused, never guessed."""
+    plain, grouped = _NUMBER_FORMS[decimal]
+    text = text.strip()
+    if plain.fullmatch(text):
+        normal = text.replace(",", ".") if decimal == "," else text
+    elif grouped.fullmatch(text):
+        thousands = re.sub(r"[\d+-]", "", text.split(decimal)[0])[:1]
+        normal = text.replace(thousands, "").replace(",", ".") if decimal == "," else text.replace(",", "")
+    else:
+        other = "," if decimal == "." else "."
+        hint = (
+            f" (set decimal: '{other}' in the mapping if '{other}' is the decimal separator)" if other in text else ""
+        )
+        raise ValueError(f"{text!r} is not a number written with decimal '{decimal}'{hint}")
+    value = float(normal)
+    if integer:
+        if not value.is_integer():
+            raise ValueError(f"{text!r} is not a whole number")
+        return int(value)
+    return value
 
 
 def _specs(node: Any) -> Iterator[Any]:
@@ -164,8 +225,6 @@ class Row:
             return round((end - start).total_seconds() / 60, 2)
         text = self.cell(spec["column"])
         if "transform" in spec:
-            if spec["transform"] not in TRANSFORMS:
-                raise MappingError(f"unknown transform {spec['transform']!r} (known: {', '.join(TRANSFORMS)})")
             text = TRANSFORMS[spec["transform"]](text)
         if "map" in spec:
             mapped = {str(k).strip().lower(): v for k, v in spec["map"].items()}.get(text.lower(), spec.get("default"))
@@ -188,15 +247,13 @@ class Row:
         if spec.get("format") or spec.get("timezone"):
             return self.parse_time(text, spec)
         kind = spec.get("type", "string")
-        try:
-            if kind == "number":
-                return float(text.replace(",", "")) if text else None
-            if kind == "integer":
-                return int(text.replace(",", "")) if text else None
-            if kind == "boolean":
-                return text.lower() in ("1", "true", "yes", "y", "x")
-        except ValueError:
-            raise RowError(f"{spec['column']}: {text!r} is not a {kind}") from None
+        if kind in ("number", "integer"):
+            try:
+                return parse_number(text, self.m.decimal, integer=kind == "integer") if text else None
+            except ValueError as exc:
+                raise RowError(f"{spec['column']}: {exc}") from None
+        if kind == "boolean":
+            return text.lower() in ("1", "true", "yes", "y", "x")
         return text
 
 
@@ -232,13 +289,15 @@ def to_event(mapping: Mapping, cells: dict[str, str]) -> dict[str, Any]:
 @dataclass
 class ImportResult:
     accepted: list[Accepted]
-    rejected: list[tuple[int, dict[str, str], str]]  # (row number, cells, reason)
+    rejected: list[tuple[int, list[str], str]]  # (line where the row starts, its cells, reason)
     fieldnames: list[str]
+    delimiter: str = ","
 
 
 def read_csv(path: str | Path, mapping: Mapping) -> ImportResult:
-    """Every row of the file, accepted (a valid event) or rejected with a reason. Row
-    numbers count the header as row 1, as a spreadsheet shows them."""
+    """Every row of the file, accepted (a valid event) or rejected with a reason. A row is
+    named by the line it starts on, as an editor shows it (blank lines and cells that span
+    lines counted)."""
     raw = Path(path).read_bytes()
     try:
         text = raw.decode(mapping.encoding)
@@ -247,25 +306,31 @@ def read_csv(path: str | Path, mapping: Mapping) -> ImportResult:
             f"{path} is not {mapping.encoding} text (byte 0x{raw[exc.start]:02x} at position {exc.start}); "
             "set `encoding:` in the mapping, e.g. encoding: latin-1"
         ) from None
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=mapping.delimiter)
-    fieldnames = [f.strip() for f in reader.fieldnames or []]
-    reader.fieldnames = fieldnames
+    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""), delimiter=mapping.delimiter)
+    header, line = next(reader, []), reader.line_num
+    fieldnames = [f.strip() for f in header]
     absent = sorted(mapping.columns() - set(fieldnames))
     if absent:
-        raise MappingError(f"{path} lacks the column(s) {', '.join(map(repr, absent))} that the mapping reads")
-    result = ImportResult([], [], fieldnames)
-    for number, cells in enumerate(reader, start=2):
-        if None in cells:
-            result.rejected.append((number, cells, "more cells than header columns"))
+        hint = ""
+        if len(fieldnames) == 1 and ";" in fieldnames[0] and mapping.delimiter != ";":
+            hint = "; its header looks semicolon-separated: set delimiter: ';' in the mapping"
+        raise MappingError(f"{path} lacks the column(s) {', '.join(map(repr, absent))} that the mapping reads{hint}")
+    result = ImportResult([], [], fieldnames, mapping.delimiter)
+    for cells in reader:
+        start, line = line + 1, reader.line_num
+        if not cells:
+            continue  # a blank line
+        if len(cells) > len(fieldnames):
+            result.rejected.append((start, cells, f"{len(cells)} cells where the header has {len(fieldnames)}"))
             continue
         try:
-            event = to_event(mapping, cells)
+            event = to_event(mapping, dict(zip(fieldnames, cells, strict=False)))
         except RowError as exc:
-            result.rejected.append((number, cells, str(exc)))
+            result.rejected.append((start, cells, str(exc)))
             continue
         checked = validate_event(event)
         if isinstance(checked, Rejected):
-            result.rejected.append((number, cells, checked.reason))
+            result.rejected.append((start, cells, checked.reason))
         else:
             result.accepted.append(checked)
     return result
@@ -277,14 +342,15 @@ def rejects_path(path: str | Path) -> Path:
 
 
 def write_rejects(path: str | Path, result: ImportResult) -> Path | None:
-    """The rejected rows next to the input, with their row number and reason; None if none."""
+    """The rejected rows next to the input — their line and reason first, then every cell
+    as it was (overflow cells too), in the input's delimiter; None if none."""
     target = rejects_path(path)
     if not result.rejected:
         target.unlink(missing_ok=True)
         return None
     with target.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=["row", "reason", *result.fieldnames], extrasaction="ignore")
-        writer.writeheader()
-        for number, cells, reason in result.rejected:
-            writer.writerow({**{k: v for k, v in cells.items() if k is not None}, "row": number, "reason": reason})
+        writer = csv.writer(f, delimiter=result.delimiter)
+        writer.writerow(["line", "reason", *result.fieldnames])
+        for line, cells, reason in result.rejected:
+            writer.writerow([line, reason, *cells])
     return target

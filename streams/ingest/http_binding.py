@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 import orjson
 
 from streams.rules.access import Denied, check_bearer
+from streams.rules.bindings import structured
 from streams.rules.validation import Accepted, Rejected, validate
 
 MAX_BODY_BYTES = 5 * 1024 * 1024
@@ -47,12 +49,12 @@ def _media_type(content_type: str | None) -> str:
 
 
 def split_events(content_type: str | None, headers: dict[str, str], body: bytes) -> list[bytes]:
-    """The request's events as raw structured CloudEvents, one per item."""
+    """The request's events as raw structured CloudEvents, one per item. The mode is the
+    Content-Type's (as the binding says): a `ce-traceparent` or any other ce-* header next
+    to a structured or batch body changes nothing; binary mode is a ce-specversion header
+    with any other Content-Type."""
     media = _media_type(content_type)
-    ce_headers = {k.lower(): v for k, v in headers.items() if k.lower().startswith("ce-")}
-    if ce_headers:
-        return [_from_binary(ce_headers, media, body)]
-    if media in (STRUCTURED, "application/json"):
+    if media == STRUCTURED:
         return [body]
     if media == BATCH:
         try:
@@ -64,25 +66,19 @@ def split_events(content_type: str | None, headers: dict[str, str], body: bytes)
         if len(items) > MAX_BATCH_EVENTS:
             raise IngestError(413, f"at most {MAX_BATCH_EVENTS:,} events per batch")
         return [orjson.dumps(item) for item in items]
+    ce_headers = {k.lower(): v for k, v in headers.items() if k.lower().startswith("ce-")}
+    if "ce-specversion" in ce_headers:
+        # Header values are percent-encoded in the HTTP binding: "Z%C3%BCrich" is "Zürich",
+        # so the same event sent in binary and in structured mode is one event.
+        attributes = {name.removeprefix("ce-"): unquote(value) for name, value in ce_headers.items()}
+        return [structured(attributes, content_type, body)]
+    if media == "application/json":
+        return [body]
     raise IngestError(
         415,
         f"unsupported Content-Type {content_type or '(none)'!r}: use {STRUCTURED}, {BATCH}, "
-        "or binary mode (ce-* headers with an application/json body)",
+        "or binary mode (ce-* headers, the data as the body)",
     )
-
-
-def _from_binary(ce: dict[str, str], media: str, body: bytes) -> bytes:
-    if media not in ("application/json", ""):
-        raise IngestError(415, f"binary mode needs an application/json body (data), got {media!r}")
-    try:
-        data: Any = orjson.loads(body) if body.strip() else None
-    except orjson.JSONDecodeError as exc:
-        raise IngestError(400, f"the body (the event's data) is not valid JSON: {exc}") from None
-    event: dict[str, Any] = {name.removeprefix("ce-"): value for name, value in ce.items()}
-    event["datacontenttype"] = "application/json"
-    if data is not None:
-        event["data"] = data
-    return orjson.dumps(event)
 
 
 @dataclass(frozen=True)

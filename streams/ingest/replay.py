@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 
 from clickhouse_connect.driver.client import Client
 
+from streams.rules.bindings import from_kafka
 from streams.rules.validation import Accepted, revalidate
 from streams.store import reads
 
@@ -25,7 +26,7 @@ class ReplayResult:
 def replay(client: Client, send: Callable[[list[tuple[str, Accepted, bytes]]], set[str]]) -> ReplayResult:
     """`send((id, accepted, raw) items)` returns the ids Kafka did not acknowledge: those
     stay dead letters (a later replay tries again); the others are removed only now."""
-    letters = reads.dead_letter_payloads(client)
+    letters = [(i, from_kafka(raw, headers)) for i, raw, headers in reads.dead_letter_payloads(client)]
     passing = revalidate(letters)
     failed = send([(i, accepted, raw) for i, raw, accepted in passing]) if passing else set()
     done = [i for i, _, _ in passing if i not in failed]

@@ -8,6 +8,8 @@ into sentences a user can act on.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -113,8 +115,33 @@ def validate(raw: bytes) -> Accepted | Rejected:
     return validate_event(event, text)
 
 
+def _with_data(event: dict[str, Any]) -> dict[str, Any] | str:
+    """An event whose data came as data_base64 (bytes data), with it decoded as `data`; or
+    the reason it cannot be an engagement's data."""
+    if "data" in event or "data_base64" not in event:
+        return event
+    encoded = event["data_base64"]
+    try:
+        raw = base64.b64decode(encoded, validate=True) if isinstance(encoded, str) else None
+    except (binascii.Error, ValueError):
+        raw = None
+    if raw is None:
+        return "data_base64 is not base64 text"
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return "data_base64 does not hold JSON: the engagement's fields must be a JSON object"
+    return {**{k: v for k, v in event.items() if k != "data_base64"}, "data": data}
+
+
 def validate_event(event: dict[str, Any], text: str = "") -> Accepted | Rejected:
-    """Validate an already-parsed CloudEvent object (`text`: as received, if it was)."""
+    """Validate an already-parsed CloudEvent object (`text`: as received, if it was).
+    Bytes data (`data_base64`) counts as the same event as its JSON `data` would."""
+    decoded = _with_data(event)
+    if isinstance(decoded, str):
+        return Rejected("bad_data", decoded, _str_or_empty(event.get("id")), _str_or_empty(event.get("source")),
+                        _str_or_empty(event.get("type")))  # fmt: skip
+    event = decoded
     ids = {
         "event_id": _str_or_empty(event.get("id")),
         "source": _str_or_empty(event.get("source")),

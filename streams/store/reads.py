@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+import orjson
 from clickhouse_connect.driver.client import Client
 
 from streams.formats import iso, safe_text
@@ -27,7 +28,8 @@ def counts(client: Client) -> dict[str, int]:
 def dead_letters(client: Client, limit: int = 1000, code: str | None = None) -> list[dict[str, Any]]:
     where = "WHERE code = {code:String}" if code else ""
     result = client.query(
-        "SELECT id, received_at, code, reason, event_id, source, event_type, topic, partition, offset, size, payload "
+        "SELECT id, received_at, code, reason, event_id, source, event_type, topic, partition, offset, size, payload, "
+        "headers "
         f"FROM dead_letters {where} ORDER BY received_at DESC, id LIMIT {{limit:UInt32}}",
         parameters={"limit": int(limit), "code": code or ""},
         column_formats={"payload": "bytes"},
@@ -38,6 +40,7 @@ def dead_letters(client: Client, limit: int = 1000, code: str | None = None) -> 
         row["received_at"] = iso(row["received_at"])
         row["payload"] = safe_text(raw)
         row["payload_base64"] = base64.b64encode(raw).decode()
+        row["headers"] = orjson.loads(row["headers"]) if row["headers"] else []
         out.append(row)
     return out
 
@@ -47,10 +50,12 @@ def dead_letter_reasons(client: Client) -> list[dict[str, Any]]:
     return list(result.named_results())
 
 
-def dead_letter_payloads(client: Client) -> list[tuple[str, bytes]]:
-    """(id, raw bytes) of every dead letter, for a replay."""
-    result = client.query("SELECT DISTINCT id, payload FROM dead_letters", column_formats={"payload": "bytes"})
-    return [(i, bytes(raw)) for i, raw in result.result_rows]
+def dead_letter_payloads(client: Client) -> list[tuple[str, bytes, list[tuple[str, bytes]]]]:
+    """(id, raw bytes, Kafka headers) of every dead letter, for a replay."""
+    result = client.query("SELECT id, any(payload), any(headers) FROM dead_letters GROUP BY id",
+                          column_formats={"payload": "bytes"})  # fmt: skip
+    return [(i, bytes(raw), [(k, v.encode()) for k, v in orjson.loads(h)] if h else [])
+            for i, raw, h in result.result_rows]  # fmt: skip
 
 
 def forget_dead_letters(client: Client, ids: list[str]) -> None:

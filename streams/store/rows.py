@@ -38,6 +38,7 @@ DEAD_LETTER_COLUMNS = [
     "offset",
     "size",
     "payload",
+    "headers",
 ]
 # The field of each engagement type that its weight depends on (schemas/scoring.yaml).
 ROLE_FIELD = {
@@ -55,6 +56,7 @@ class Origin(NamedTuple):
     partition: int
     offset: int
     received_at: datetime
+    headers: tuple[tuple[str, bytes], ...] = ()  # the Kafka record's headers (binary mode: its attributes)
 
 
 def key(accepted: Accepted) -> tuple[str, str]:
@@ -91,13 +93,20 @@ def as_received(accepted: Accepted) -> str:
     return accepted.text or orjson.dumps(accepted.event).decode()
 
 
-def dead_letter_id(raw: bytes) -> str:
-    return hashlib.sha256(raw).hexdigest()
+def dead_letter_id(origin: Origin) -> str:
+    """Where it came from, never its bytes: two records with equal payloads are two dead
+    letters, and the same record redelivered is one."""
+    return hashlib.sha256(f"{origin.topic}\x1f{origin.partition}\x1f{origin.offset}".encode()).hexdigest()
+
+
+def headers_text(headers: tuple[tuple[str, bytes], ...]) -> str:
+    """Headers as JSON text ([[name, value], …], values as text): kept with a dead letter."""
+    return orjson.dumps([[k, (v or b"").decode("utf-8", errors="backslashreplace")] for k, v in headers]).decode()
 
 
 def dead_letter_row(rejected: Rejected, raw: bytes, origin: Origin) -> tuple:
     return (
-        dead_letter_id(raw),
+        dead_letter_id(origin),
         origin.received_at,
         rejected.code,
         rejected.reason,
@@ -109,6 +118,7 @@ def dead_letter_row(rejected: Rejected, raw: bytes, origin: Origin) -> tuple:
         origin.offset,
         len(raw),
         raw,
+        headers_text(origin.headers) if origin.headers else "",
     )
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 from clickhouse_connect.driver.client import Client
 
+from streams.rules.bindings import from_kafka
 from streams.rules.validation import Accepted, Rejected, validate
 from streams.store import rows
 from streams.store.progress import record_progress
@@ -47,7 +48,8 @@ def classify(batch: Iterable[tuple[bytes, Origin]]) -> Classified:
     out = Classified()
     for raw, origin in batch:
         out.active[(origin.topic, origin.partition)] = origin.received_at
-        result = validate(raw)
+        # Every binding mode as the structured event; a dead letter keeps what arrived.
+        result = validate(from_kafka(raw, origin.headers) if origin.headers else raw)
         if isinstance(result, Rejected):
             out.rejected.append((result, raw, origin))
             continue
@@ -106,7 +108,7 @@ def _missing(client: Client, table: str, keyed: Iterable[tuple[Any, Any]], key: 
 def write_batch(client: Client, batch: Classified) -> Written:
     engagements = _missing(client, "engagement_events", batch.engagements)
     profiles = _missing(client, "partners", ((rows.key(p), p) for p in batch.profiles))
-    dead = _missing(client, "dead_letters", ((rows.dead_letter_id(r[1]), r) for r in batch.rejected), "id", "String")
+    dead = _missing(client, "dead_letters", ((rows.dead_letter_id(r[2]), r) for r in batch.rejected), "id", "String")
     # Dead letters first, events last: if the worker dies in between, the redelivered
     # batch finds the first inserts stored and skips them.
     if dead:

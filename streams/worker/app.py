@@ -85,12 +85,14 @@ class Worker:
             await self.dlq_topic.send(
                 key=rejected.event_id.encode() or None,
                 value=raw,
-                headers={
-                    "reason": rejected.reason.encode(),
-                    "code": rejected.code.encode(),
-                    "original-partition": str(origin.partition).encode(),
-                    "original-offset": str(origin.offset).encode(),
-                },
+                # The record's own headers too (binary mode: its attributes), for a replay.
+                headers=[
+                    *origin.headers,
+                    ("reason", rejected.reason.encode()),
+                    ("code", rejected.code.encode()),
+                    ("original-partition", str(origin.partition).encode()),
+                    ("original-offset", str(origin.offset).encode()),
+                ],
             )
             for rejected, raw, origin in classified.rejected
         ]

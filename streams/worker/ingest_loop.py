@@ -120,7 +120,8 @@ class IngestLoop:
         now = datetime.now(UTC)
 
         def pairs_and_classes() -> tuple[list, Classified]:
-            batch = [(r.value or b"", Origin(r.topic, r.partition, r.offset, now)) for r in records]
+            batch = [(r.value or b"", Origin(r.topic, r.partition, r.offset, now, tuple(getattr(r, "headers", None) or ())))
+                     for r in records]  # fmt: skip
             return batch, classify(batch)
 
         return await asyncio.get_running_loop().run_in_executor(self._classifier, pairs_and_classes)

@@ -26,13 +26,7 @@ def run(settings: Settings, announce: Callable[[dict], None] | None = None, logl
         say: Callable[[str], None] = print) -> None:  # fmt: skip
     """Run the pipeline until SIGINT/SIGTERM; everything started here is stopped here.
     On the embedded broker a stop first stores what the broker holds (`streams.worker.drain`)."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    running = runtime.find(settings)
-    if running is not None:
-        raise PipelineError(
-            f"a pipeline is already running for {settings.data_dir} (pid {running['pid']}, {running['web_url']}); "
-            "stop it first or set PARTNERPULSE_DATA_DIR to another folder"
-        )
+    _refuse_a_second_one(settings)
     # Open (and migrate) the store before anything else: a locked or unreachable store
     # is the most common start-up failure and should fail fast.
     connect(settings.clickhouse).close()
@@ -74,15 +68,7 @@ def run(settings: Settings, announce: Callable[[dict], None] | None = None, logl
         if settings.public_port:
             info["public_url"] = f"http://127.0.0.1:{settings.public_port}"
         stack.callback(worker_parts.close)
-        options = {"loglevel": loglevel, "quiet": True, "redirect_stdouts": False}
-        if settings.embedded_kafka:
-
-            def stopping() -> None:  # `send` must not target a broker about to vanish
-                runtime.write(settings, {**info, "stopping": True})
-
-            worker = DrainingWorker(app, worker_parts, say, stopping, **options)
-        else:
-            worker = faust.Worker(app, **options)
+        worker = _faust_worker(app, worker_parts, settings, info, say, loglevel)
         with contextlib.suppress(SystemExit):
             worker.execute_from_commandline()
         if fatal:
@@ -93,3 +79,25 @@ def run(settings: Settings, announce: Callable[[dict], None] | None = None, logl
                 + (f"at least {worker.lost:,} events it held were not stored and are lost"
                    if worker.lost else "events it still held, if any, were not stored and are lost")
             )  # fmt: skip
+
+
+def _refuse_a_second_one(settings: Settings) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    running = runtime.find(settings)
+    if running is not None:
+        raise PipelineError(
+            f"a pipeline is already running for {settings.data_dir} (pid {running['pid']}, {running['web_url']}); "
+            "stop it first or set PARTNERPULSE_DATA_DIR to another folder"
+        )
+
+
+def _faust_worker(app, worker_parts, settings: Settings, info: dict, say, loglevel: str) -> faust.Worker:
+    """faust's worker; on the embedded broker one whose stop drains it first."""
+    options = {"loglevel": loglevel, "quiet": True, "redirect_stdouts": False}
+    if not settings.embedded_kafka:
+        return faust.Worker(app, **options)
+
+    def stopping() -> None:  # `send` must not target a broker about to vanish
+        runtime.write(settings, {**info, "stopping": True})
+
+    return DrainingWorker(app, worker_parts, say, stopping, **options)

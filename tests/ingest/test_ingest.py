@@ -194,12 +194,13 @@ def test_malformed_files(tmp_path):
     assert len(result.accepted) == 2
     assert [(n, r.split(":")[0]) for n, _, r in result.rejected] == [
         (3, "time '02/11/2026' does not match %Y-%m-%d %H"), (4, "Activity Type"), (5, "Duration (Minutes)"),
-        (6, "data.duration_minutes must be ≤ 1440, got 2000.0"), (8, "more cells than header columns"),
+        (6, "data.duration_minutes must be ≤ 1440, got 2000.0"), (8, "8 cells where the header has 7"),
     ]  # fmt: skip
     rejects = csvimport.write_rejects(bad_rows, result)
     assert rejects == tmp_path / "bad.rejects.csv"
     lines = rejects.read_text().splitlines()
-    assert lines[0].startswith("row,reason,Activity ID") and len(lines) == 6
+    assert lines[0].startswith("line,reason,Activity ID") and len(lines) == 6
+    assert lines[-1].endswith(",Vendor,surprise")  # the overflow cell is kept
 
     latin = write(
         tmp_path, "latin.csv", header + "9,Réunion,QBR,northwind,2026-11-02 19:00,90,Vendor\n".encode("latin-1")
@@ -227,3 +228,40 @@ def test_csv_send_through_the_pipeline_is_idempotent(settings, pipeline, tmp_pat
     assert status["stored"]["engagement_events"] == 4 + 10  # re-import added nothing
     no_mapping = cli(settings, "send", str(sample))
     assert no_mapping.returncode == 1 and b"--mapping" in no_mapping.stderr
+
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+def test_a_european_export_reads_its_numbers_as_declared_and_names_real_lines(tmp_path):
+    mapping = csvimport.load_mapping(FIXTURES / "crm-export-de.yaml")
+    result = csvimport.read_csv(FIXTURES / "crm-export-de.csv", mapping)  # BOM, ';', CRLF, decimal commas
+    minutes = {a.event["id"]: a.event["data"]["duration_minutes"] for a in result.accepted}
+    assert minutes["sfde-1"] == 45.5  # never 455
+    assert "sfde-2" not in minutes  # 2.345,5 minutes: read as 2345.5, over the 1440 limit
+    assert minutes["sfde-3"] == 30
+    # Line numbers as an editor shows them: the blank line and the two-line cell counted.
+    assert [(line, reason.split(":")[0]) for line, _, reason in result.rejected] == [
+        (4, "data.duration_minutes must be ≤ 1440, got 2345.5"), (7, "Duration (Minutes)")]  # fmt: skip
+    assert "30.5" in result.rejected[1][2] and "decimal ','" in result.rejected[1][2]
+    rejects = csvimport.write_rejects(tmp_path / "crm-export-de.csv", result)
+    assert rejects.read_text().splitlines()[0].startswith("line;reason;Activity ID;")  # the input's delimiter
+
+
+def test_mapping_mistakes_are_caught_when_it_loads(tmp_path):
+    base = (FIXTURES / "crm-export-de.yaml").read_text()
+    for change, message in [
+        (("type: number", "type: nmuber"), "has type 'nmuber'"),
+        (('decimal: ","', 'decimal: "·"'), "decimal must be"),
+        (("transform: slug", "transform: slugify"), "unknown transform 'slugify'"),
+    ]:
+        path = write(tmp_path, "m.yaml", base.replace(*change).encode())
+        with pytest.raises(csvimport.MappingError, match=message):
+            csvimport.load_mapping(path)
+    # A semicolon file read with the default delimiter says what to set.
+    plain = write(tmp_path, "plain.yaml", base.replace('delimiter: ";"\n', "").encode())
+    with pytest.raises(csvimport.MappingError, match="set delimiter: ';'"):
+        csvimport.read_csv(FIXTURES / "crm-export-de.csv", csvimport.load_mapping(plain))
+    # A BOM is no part of the first column's name, whatever the declared encoding.
+    utf8 = write(tmp_path, "utf8.yaml", (base + "encoding: utf-8\n").encode())
+    assert csvimport.read_csv(FIXTURES / "crm-export-de.csv", csvimport.load_mapping(utf8)).accepted
