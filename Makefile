@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format up clean
+.PHONY: demo test lint format up kafka clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -17,6 +17,11 @@ demo: $(STAMP)
 
 up: $(STAMP)
 	$(VENV)/bin/partnerpulse up
+
+# Apache Kafka (the version the tests run) on a free loopback port until Ctrl-C; the
+# jars are fetched once by Maven into ~/.cache/partnerpulse.
+kafka: $(STAMP)
+	$(PY) -m tests.apache_kafka
 
 test: $(STAMP) lint
 	$(PY) -m pytest -q

@@ -46,8 +46,8 @@ def parse_time(text: str) -> datetime | None:
     return parsed.astimezone(UTC)
 
 
-def parse_as_of(text: str | None, now: datetime | None = None) -> datetime:
-    """`--as-of`: RFC 3339 time, or a date meaning that day's 00:00Z; default now."""
+def parse_as_of(text: str | None, now: datetime | None = None, option: str = "--as-of") -> datetime:
+    """`--as-of` (or `option`): RFC 3339 time, or a date meaning that day's 00:00Z; default now."""
     if not text:
         return now or datetime.now(UTC)
     try:
@@ -56,5 +56,7 @@ def parse_as_of(text: str | None, now: datetime | None = None) -> datetime:
         pass
     parsed = parse_time(text)
     if parsed is None:
-        raise ValueError(f"--as-of {text!r} is neither a date (2026-11-20) nor an RFC 3339 time (2026-11-20T15:00:00Z)")
+        raise ValueError(
+            f"{option} {text!r} is neither a date (2026-11-20) nor an RFC 3339 time (2026-11-20T15:00:00Z)"
+        )
     return parsed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -60,3 +61,24 @@ def client(tmp_path):
     c = store.connect(f"chdb://{tmp_path / 'clickhouse'}")
     yield c
     c.close()
+
+
+@contextlib.contextmanager
+def running_broker(kind: str):
+    """A broker of `kind` for one test: the embedded Tansu, or Apache Kafka itself."""
+    from streams.broker.embedded import embedded_broker
+    from tests.apache_kafka import apache_kafka
+
+    if kind == "tansu":
+        with embedded_broker() as bootstrap:
+            yield bootstrap
+    else:
+        with apache_kafka() as kafka:
+            yield kafka.bootstrap
+
+
+@pytest.fixture(params=["tansu", "kafka"])
+def any_broker(request):
+    """The end-to-end suites run on both brokers; the test id says which."""
+    with running_broker(request.param) as bootstrap:
+        yield bootstrap

@@ -4,6 +4,7 @@ module of its kind; a user-facing error (`streams.errors`) is caught once, in `m
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 
@@ -23,6 +24,25 @@ dlq_app = typer.Typer(
 dashboards_app = typer.Typer(
     help="Grafana dashboards, datasource and alert rules (files under dashboards/).", no_args_is_help=True
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        print(f"partnerpulse {version('partnerpulse')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit")
+    ] = False,
+) -> None:
+    """PartnerPulse: which channel partners are you losing? Health of vendor ↔ partner relationships."""
+
+
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(dashboards_app, name="dashboards")
 

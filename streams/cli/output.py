@@ -57,6 +57,12 @@ def emit(rows: list[dict], fmt: Format, columns: list[str], title: str) -> None:
         out.print(table)
 
 
+def show(table, wide: bool = False) -> None:
+    """A table on stdout; `wide`: every column at its natural width, wider than the
+    terminal if need be (for a pager or a file)."""
+    (Console(emoji=False, width=max(out.width, 200)) if wide else out).print(table)
+
+
 def ask(name: str, **params):
     """A read query (`streams.reporting.queries`), from the running pipeline or the store."""
     try:

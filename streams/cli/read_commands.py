@@ -9,7 +9,7 @@ from typing import Annotated
 import orjson
 import typer
 
-from streams.cli.output import Format, ask, emit, err, fail, out
+from streams.cli.output import Format, ask, emit, err, fail, out, show
 from streams.reporting import terminal
 from streams.reporting.health_rows import HEALTH_CSV_COLUMNS, flat_health_row
 
@@ -38,15 +38,20 @@ def health(
     status: Annotated[Status | None, typer.Option(help="only partners with this status")] = None,
     partner: Annotated[str | None, typer.Option(help="only this partner id")] = None,
     fmt: Annotated[Format, typer.Option("--format", help="table, json or csv")] = Format.table,
+    wide: Annotated[bool, typer.Option(help="every column, however narrow the terminal")] = False,
 ) -> None:
     """One row per partner: every metric, the components, score and status; worst first."""
     rows = ask("health", as_of=as_of, status=status.value if status else None, partner=partner)
+    if partner and not rows:
+        raise fail(f"no partner {partner!r} has an engagement at or before {as_of or 'now'}: "
+                   "check the id (`partnerpulse health` lists every partner)")  # fmt: skip
     if fmt is Format.json:
         emit(rows, fmt, [], "")
     elif fmt is Format.csv:
         emit([flat_health_row(r) for r in rows], fmt, HEALTH_CSV_COLUMNS, "")
     else:
-        out.print(terminal.health_table(rows, as_of))
+        # --wide: every column at its natural width, wider than the terminal if need be.
+        show(terminal.health_table(rows, as_of, out.width, wide), wide)
 
 
 def alerts(
@@ -56,6 +61,7 @@ def alerts(
     state: Annotated[AlertState | None, typer.Option(help="firing or resolved")] = None,
     partner: Annotated[str | None, typer.Option(help="only this partner id")] = None,
     fmt: Annotated[Format, typer.Option("--format", help="table, json or csv")] = Format.table,
+    wide: Annotated[bool, typer.Option(help="every column, however narrow the terminal")] = False,
 ) -> None:
     """Alert episodes (quiet, disengaged, declining, one-sided), newest first, with what triggered each."""
     rows = ask("alerts", since=since, state=state.value if state else None, partner=partner)
@@ -67,7 +73,7 @@ def alerts(
     if fmt is Format.csv:
         emit([{**r, "metrics": orjson.dumps(r["metrics"]).decode()} for r in rows], fmt, ALERT_CSV_COLUMNS, "")
         return
-    out.print(terminal.alerts_table(rows))
+    show(terminal.alerts_table(rows, out.width, wide), wide)
 
 
 def report(

@@ -77,7 +77,7 @@ def send(
 
 def dlq_list(
     fmt: Annotated[Format, typer.Option("--format", help="table, json or csv")] = Format.table,
-    limit: Annotated[int, typer.Option(help="at most this many, newest first")] = 1000,
+    limit: Annotated[int, typer.Option(min=1, help="at most this many, newest first")] = 1000,
     code: Annotated[str | None, typer.Option(help="only this class, e.g. invalid_json")] = None,
 ) -> None:
     """Every dead letter with its reason and raw payload (non-UTF-8 bytes shown as \\xNN)."""
@@ -85,12 +85,26 @@ def dlq_list(
     if fmt is Format.table:
         for row in rows:
             row["payload"] = shorten(row["payload"], 60)
+    for row in rows:
+        row["partner"] = partner_of(row)
     emit(
         rows,
         fmt,
-        ["received_at", "code", "reason", "source", "event_id", "size", "payload"] if fmt is not Format.json else [],
+        ["received_at", "partner", "code", "reason", "event_id", "payload"] if fmt is not Format.json else [],
         title=f"Dead letters ({len(rows)})",
     )
+
+
+def partner_of(letter: dict) -> str:
+    """The partner a dead letter was meant for, as far as it says (ce_subject or subject)."""
+    headers = dict(letter.get("headers") or [])
+    if "ce_subject" in headers:
+        return headers["ce_subject"]
+    try:
+        subject = orjson.loads(letter["payload"]).get("subject")
+    except (orjson.JSONDecodeError, AttributeError):
+        return ""
+    return subject if isinstance(subject, str) else ""
 
 
 def dlq_replay() -> None:

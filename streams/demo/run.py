@@ -68,6 +68,18 @@ def _wait_until_evaluated(pipeline: PipelineProcess, records: int, first_midnigh
         time.sleep(0.2)
 
 
+def _wait_until_delivered(pipeline: PipelineProcess, within: float = 30.0) -> None:
+    """The last alerts are on their way to the topic: let them arrive before the stop, so
+    none shows `sending` afterwards."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        waiting = [d for a in pipeline.get("/api/alerts") for d in a["deliveries"]
+                   if d["state"] != "delivered" and not d["attempts"]]  # fmt: skip
+        if not waiting:
+            return
+        time.sleep(0.5)
+
+
 def run(
     settings: Settings,
     out: Console,
@@ -103,6 +115,7 @@ def run(
         with _progress(err) as progress:
             _send(sim.records, pipeline.info["kafka"], progress)
             _wait_until_evaluated(pipeline, len(sim.records), first_midnight, final_midnight, progress)
+        _wait_until_delivered(pipeline)
         as_of = iso(sim.end)
         health = pipeline.get("/api/health?" + urlencode({"as_of": as_of}))
         alerts = pipeline.get("/api/alerts?" + urlencode({"state": "firing"}))
@@ -111,8 +124,8 @@ def run(
     finally:
         pipeline.stop()
 
-    out.print(terminal.health_table(health, as_of))
-    out.print(terminal.alerts_table(alerts))
+    out.print(terminal.health_table(health, as_of, out.width))
+    out.print(terminal.alerts_table(alerts, out.width))
     out.print(terminal.dead_letters_table(reasons))
     report.write(data, report_path)
     out.print(f"Report: {report_path.resolve()}  ·  data kept in {data_dir} (try "

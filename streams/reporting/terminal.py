@@ -8,40 +8,53 @@ from rich.table import Table
 STATUS_STYLE = {"disengaged": "bold red", "at_risk": "yellow", "new": "cyan", "healthy": "green"}
 
 
-def health_table(rows: list[dict], as_of: str | None) -> Table:
+# Columns by importance: on a narrow terminal the last ones go first; the partner always
+# shows (wrapped, never squeezed to nothing). `wide` keeps every column.
+_HEALTH_COLUMNS = (
+    ("partner", "left", 0), ("status", "left", 0), ("score", "right", 0), ("silent/limit", "right", 0),
+    ("usually", "right", 100), ("trend", "right", 100), ("quality 30d", "right", 120), ("", "left", 140),
+    ("partner-led", "right", 140), ("types", "right", 160), ("ecosystem", "right", 160),
+)  # fmt: skip
+_ALERT_COLUMNS = (
+    ("partner", 0), ("kind", 0), ("state", 0), ("fired", 0), ("why", 0), ("resolved", 120), ("delivery", 140),
+)  # fmt: skip
+
+
+def _shown(columns, width: int, wide: bool) -> list:
+    return [c for c in columns if wide or width >= c[-1]]
+
+
+def _partner(r: dict) -> str:
+    return escape(r["name"] or r["partner_id"]) + (f" [dim]({escape(r['partner_id'])})[/]" if r["name"] else "")
+
+
+def health_table(rows: list[dict], as_of: str | None, width: int = 200, wide: bool = False) -> Table:
     when = rows[0]["as_of"] if rows else (as_of or "now")
     table = Table(title=f"Partner health as of {when} — {len(rows)} partners, worst first", title_justify="left")
-    for name, justify in [
-        ("partner", "left"),
-        ("status", "left"),
-        ("score", "right"),
-        ("", "left"),
-        ("quality 30d", "right"),
-        ("trend", "right"),
-        ("days silent", "right"),
-        ("usually", "right"),
-        ("partner-led", "right"),
-        ("types", "right"),
-        ("ecosystem", "right"),
-    ]:
-        table.add_column(name, justify=justify, no_wrap=name != "partner")
+    columns = _shown(_HEALTH_COLUMNS, width, wide)
+    for name, justify, _ in columns:
+        if name == "partner":
+            table.add_column(name, justify=justify, min_width=16, ratio=1, overflow="fold")
+        else:
+            table.add_column(name, justify=justify, no_wrap=True)
     for r in rows:
         style = STATUS_STYLE[r["status"]]
         filled = round(r["score"] / 10)
         share = r["partner_initiated_share"]
-        table.add_row(
-            escape(r["name"] or r["partner_id"]) + (f" [dim]({escape(r['partner_id'])})[/]" if r["name"] else ""),
-            f"[{style}]{r['status']}[/]",
-            f"{r['score']:.1f}",
-            f"[{style}]{'█' * filled}[/][dim]{'░' * (10 - filled)}[/]",
-            f"{r['quality_minutes_30d']:,.0f} min",
-            "[dim]no baseline[/]" if r["baseline_minutes_30d"] < 1 else f"{r['trend']:+.0%}",
-            _silence(r),
-            "—" if r["usual_gap_days"] is None else f"every {r['usual_gap_days']:.0f} d",
-            "—" if share is None else f"{share:.0%}",
-            f"{r['distinct_types_90d']}/5",
-            str(r["ecosystem_partners_90d"]),
-        )
+        cells = {
+            "partner": _partner(r),
+            "status": f"[{style}]{r['status']}[/]",
+            "score": f"{r['score']:.1f}",
+            "": f"[{style}]{'█' * filled}[/][dim]{'░' * (10 - filled)}[/]",
+            "quality 30d": f"{r['quality_minutes_30d']:,.0f} min",
+            "trend": "[dim]no baseline[/]" if r["baseline_minutes_30d"] < 1 else f"{r['trend']:+.0%}",
+            "silent/limit": _silence(r),
+            "usually": "—" if r["usual_gap_days"] is None else f"every {r['usual_gap_days']:.0f} d",
+            "partner-led": "—" if share is None else f"{share:.0%}",
+            "types": f"{r['distinct_types_90d']}/5",
+            "ecosystem": str(r["ecosystem_partners_90d"]),
+        }
+        table.add_row(*(cells[name] for name, _, _ in columns))
     return table
 
 
@@ -53,24 +66,29 @@ def _silence(r: dict) -> str:
     return f"[{style}]{text}[/]" if style else text
 
 
-def alerts_table(rows: list[dict]) -> Table:
+def alerts_table(rows: list[dict], width: int = 200, wide: bool = False) -> Table:
     table = Table(title=f"Alerts — {len(rows)}, newest first", title_justify="left")
-    for name in ("partner", "kind", "state", "fired", "resolved", "why", "delivery"):
-        table.add_column(name, no_wrap=name in ("kind", "state", "fired", "resolved"))
+    columns = [name for name, _ in _shown(_ALERT_COLUMNS, width, wide)]
+    for name in columns:
+        if name in ("partner", "why", "delivery"):
+            table.add_column(name, min_width=12 if name == "partner" else 20, ratio=1 if name != "why" else 2)
+        else:
+            table.add_column(name, no_wrap=True)
     for r in rows:
         firing = r["state"] == "firing"
         failed = [d for d in r.get("deliveries", []) if d["state"] != "delivered" and d["attempts"]]
         waiting = any(d["state"] != "delivered" and not d["attempts"] for d in r.get("deliveries", []))
-        table.add_row(
-            escape(r.get("name") or r["partner_id"]),
-            r["kind"],
-            "[bold red]firing[/]" if firing else "[green]resolved[/]",
-            r["fired_at"][:10],
-            (r["resolved_at"] or "")[:10],
-            escape(r["reason"] + ("" if firing else f" → {r['resolved_reason']}")),
-            ("sending" if waiting else "ok") if not failed else "[yellow]" + escape("; ".join(
+        cells = {
+            "partner": escape(r.get("name") or r["partner_id"]),
+            "kind": r["kind"],
+            "state": "[bold red]firing[/]" if firing else "[green]resolved[/]",
+            "fired": r["fired_at"][:10],
+            "resolved": (r["resolved_at"] or "")[:10],
+            "why": escape(r["reason"] + ("" if firing else f" → {r['resolved_reason']}")),
+            "delivery": ("sending" if waiting else "ok") if not failed else "[yellow]" + escape("; ".join(
                 f"{d['target']}: {d['last_error']} ({d['attempts']} tries)" for d in failed)) + "[/]",
-        )  # fmt: skip
+        }  # fmt: skip
+        table.add_row(*(cells[name] for name in columns))
     return table
 
 

@@ -58,3 +58,33 @@ def test_a_store_held_by_another_process_is_explained(settings):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_tables_fit_an_80_column_terminal_and_bad_options_are_sentences(settings, pipeline):
+    from tests.badinput import bad_records
+    from tests.producing import send_raw
+
+    assert cli(settings, "send", str(EXAMPLES / "events.jsonl")).returncode == 0
+    from streams.broker.producer import open_producer
+
+    producer = open_producer(pipeline.info["kafka"])
+    send_raw(producer, [(None, raw) for _, _, raw in bad_records()[:3]])
+    producer.close()
+    pipeline.wait_processed(14 + 3)
+    narrow = {"COLUMNS": "80"}
+    partners = {r["partner_id"] for r in orjson.loads(cli(settings, "health", "--format", "json").stdout)}
+    for args in (["health", "--as-of", "2026-12-01"], ["alerts"], ["dlq", "list"]):
+        shown = cli(settings, *args, extra_env=narrow)
+        assert shown.returncode == 0, shown.stderr.decode()
+        lines = shown.stdout.decode().splitlines()
+        assert lines and max(len(line) for line in lines) <= 80, args
+    health = cli(settings, "health", "--as-of", "2026-12-01", extra_env=narrow).stdout.decode()
+    assert all(p in health.replace("\n", "").replace("│", "").replace(" ", "") or p[:10] in health for p in partners)
+    wide = cli(settings, "health", "--as-of", "2026-12-01", "--wide", extra_env=narrow).stdout.decode()
+    assert "ecosystem" in wide and "ecosystem" not in health
+    # Options given wrong: a sentence naming the option, no traceback.
+    for args, words in ((["dlq", "list", "--limit", "-5"], b"--limit"), (["alerts", "--since", "notadate"], b"--since"),
+                        (["health", "--partner", "no-such-partner"], b"no-such-partner")):  # fmt: skip
+        bad = cli(settings, *args, extra_env=narrow)
+        assert bad.returncode != 0 and words in bad.stderr and b"Traceback" not in bad.stderr, args
+    assert cli(settings, "--version").stdout.startswith(b"partnerpulse ")

@@ -47,47 +47,51 @@ def fast_idle(tmp_path, monkeypatch):
     monkeypatch.setenv("PARTNERPULSE_SCORING", str(scoring))
 
 
-def test_killed_again_and_again_while_events_stream_in(tmp_path, settings, fast_idle):
+def test_killed_again_and_again_while_events_stream_in(tmp_path, settings, fast_idle, any_broker):
     """SIGKILL at random points (ingest, evaluation, start-up), restart each time: every
     event stored once, health and alert episodes exactly those of an uninterrupted run."""
     rng = random.Random(20261127)
-    with embedded_broker() as bootstrap:
-        run = dataclasses.replace(settings, kafka=bootstrap, session_timeout=6.0)
-        run.data_dir.mkdir(parents=True)
-        ensure_topics(bootstrap, run.partitions)
-        records = keyed(EVENTS)
-        size = len(records) // 20 + 1
-        chunks = [records[i : i + size] for i in range(0, len(records), size)]
+    bootstrap = any_broker
+    run = dataclasses.replace(settings, kafka=bootstrap, session_timeout=6.0)
+    run.data_dir.mkdir(parents=True)
+    ensure_topics(bootstrap, run.partitions)
+    records = keyed(EVENTS)
+    size = len(records) // 20 + 1
+    chunks = [records[i : i + size] for i in range(0, len(records), size)]
 
-        def stream_in():
-            producer = open_producer(bootstrap)
-            for chunk in chunks:
-                send_raw(producer, chunk)
-                send_raw(producer, rng.sample(records, 50))  # redeliveries on top
-                time.sleep(2.0)
-            producer.close()
+    def stream_in():
+        producer = open_producer(bootstrap)
+        for chunk in chunks:
+            send_raw(producer, chunk)
+            send_raw(producer, rng.sample(records, 50))  # redeliveries on top
+            time.sleep(2.0)
+        producer.close()
 
-        sender = threading.Thread(target=stream_in)
-        sender.start()
-        killed_at = []
-        try:
-            for i in range(KILLS):
-                worker = PipelineProcess(run, tmp_path / f"worker{i}.log").start()
-                deadline = time.monotonic() + 60
-                while not worker.status()["processed"]["records"] and time.monotonic() < deadline:
-                    time.sleep(0.05)  # kill it while it works, not while it joins the group
-                time.sleep(rng.uniform(0.0, 1.5))
-                status = worker.status()
-                killed_at.append((status["stored"]["engagement_events"], status["last_evaluated"]))
-                worker.proc.send_signal(signal.SIGKILL)
-                worker.proc.wait()
-        finally:
-            sender.join()
-        with test_alerts.run_pipeline(run, tmp_path / "final.log") as final:
-            status = final.status()
-            rows = orjson.loads(cli(run, "alerts", "--format", "json").stdout)
-            as_of = test_alerts.FINAL.strftime("%Y-%m-%d")
-            health = orjson.loads(cli(run, "health", "--as-of", as_of, "--format", "json").stdout)
+    sender = threading.Thread(target=stream_in)
+    sender.start()
+    killed_at = []
+    try:
+        for i in range(KILLS):
+            worker = PipelineProcess(run, tmp_path / f"worker{i}.log").start()
+            deadline = time.monotonic() + 60
+            while not worker.status()["processed"]["records"] and time.monotonic() < deadline:
+                time.sleep(0.05)  # kill it while it works, not while it joins the group
+            time.sleep(rng.uniform(0.0, 1.5))
+            # The last kill lands during an evaluation on either broker (on Kafka a worker
+            # gets its partitions later: the group waits out the killed one's session).
+            while i == KILLS - 1 and worker.status()["last_evaluated"] is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            status = worker.status()
+            killed_at.append((status["stored"]["engagement_events"], status["last_evaluated"]))
+            worker.proc.send_signal(signal.SIGKILL)
+            worker.proc.wait()
+    finally:
+        sender.join()
+    with test_alerts.run_pipeline(run, tmp_path / "final.log") as final:
+        status = final.status()
+        rows = orjson.loads(cli(run, "alerts", "--format", "json").stdout)
+        as_of = test_alerts.FINAL.strftime("%Y-%m-%d")
+        health = orjson.loads(cli(run, "health", "--as-of", as_of, "--format", "json").stdout)
     print("killed at (engagements stored, last midnight evaluated):", killed_at)
     assert any(stored < len(EVENTS) for stored, _ in killed_at), "no kill landed mid-ingest"
     assert any(last is not None for _, last in killed_at), "no kill landed after evaluation began"
@@ -309,3 +313,35 @@ def test_unusable_data_dir_and_full_output_are_clear_errors(tmp_path):
     writable = config.load({"PARTNERPULSE_DATA_DIR": str(tmp_path / "data")})
     full = cli(writable, "report", "--out", "/dev/full", timeout=120)
     assert full.returncode == 1 and b"No space left on device" in full.stderr and b"Traceback" not in full.stderr
+
+
+def test_kafka_stopped_and_restarted_mid_stream_loses_and_doubles_nothing(tmp_path, settings):
+    """Only a real broker allows it: Kafka keeps its log on disk, so it can go away while
+    events stream in and come back; the worker waits, then carries on."""
+    from tests.apache_kafka import apache_kafka
+
+    n = 30_000
+    with apache_kafka() as kafka:
+        run = dataclasses.replace(settings, kafka=kafka.bootstrap, session_timeout=6.0)
+        run.data_dir.mkdir(parents=True)
+        ensure_topics(kafka.bootstrap, run.partitions)
+        records = events(n, prefix="restart")
+        producer = open_producer(kafka.bootstrap)
+        send_raw(producer, records[: n // 2])
+        producer.close()
+        with PipelineProcess(run, tmp_path / "worker.log") as worker:
+            while worker.status()["processed"]["records"] == 0:
+                time.sleep(0.05)
+            kafka.stop()  # mid-stream: some stored, some not
+            time.sleep(5)
+            assert worker.proc.poll() is None  # it waits (within PARTNERPULSE_BROKER_TIMEOUT)
+            kafka.start()
+            producer = open_producer(kafka.bootstrap)
+            send_raw(producer, records[n // 2 :] + records[:200])  # the rest, and some again
+            producer.close()
+            deadline = time.monotonic() + 180
+            while ((status := worker.status())["stored"] or {}).get("engagement_events") != n:
+                assert time.monotonic() < deadline, status
+                time.sleep(0.5)
+            time.sleep(2)
+            assert worker.status()["stored"]["engagement_events"] == n

@@ -118,33 +118,33 @@ def events(n: int, prefix: str = "r") -> list[tuple[bytes, bytes]]:
     return out
 
 
-def test_worker_killed_mid_stream_neither_loses_nor_double_counts(tmp_path, settings):
+def test_worker_killed_mid_stream_neither_loses_nor_double_counts(tmp_path, settings, any_broker):
     n = 100_000  # /status answers after the batch in hand, so leave several batches to kill in
-    with embedded_broker() as bootstrap:
-        external = dataclasses.replace(settings, kafka=bootstrap, session_timeout=6.0, heartbeat_interval=1.0)
-        external.data_dir.mkdir(parents=True)
-        ensure_topics(bootstrap, external.partitions)
-        producer = open_producer(bootstrap)
-        send_raw(producer, events(n))
+    bootstrap = any_broker
+    external = dataclasses.replace(settings, kafka=bootstrap, session_timeout=6.0, heartbeat_interval=1.0)
+    external.data_dir.mkdir(parents=True)
+    ensure_topics(bootstrap, external.partitions)
+    producer = open_producer(bootstrap)
+    send_raw(producer, events(n))
 
-        first = PipelineProcess(external, tmp_path / "first.log").start()
-        deadline = time.monotonic() + 120
-        while first.status()["processed"]["records"] == 0:  # killed right after its first batch
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        done_before_kill = first.status()["stored"]["engagement_events"]
-        first.proc.send_signal(signal.SIGKILL)  # no clean shutdown, no final commit
-        first.proc.wait()
-        assert done_before_kill < n, "the first worker finished before it could be killed"
+    first = PipelineProcess(external, tmp_path / "first.log").start()
+    deadline = time.monotonic() + 120
+    while first.status()["processed"]["records"] == 0:  # killed right after its first batch
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    done_before_kill = first.status()["stored"]["engagement_events"]
+    first.proc.send_signal(signal.SIGKILL)  # no clean shutdown, no final commit
+    first.proc.wait()
+    assert done_before_kill < n, "the first worker finished before it could be killed"
 
-        second = PipelineProcess(external, tmp_path / "second.log").start()
-        try:
-            # Redeliver a slice on purpose too: still counted once.
-            send_raw(producer, events(n)[:500])
-            status = wait_stored(second, n)
-        finally:
-            producer.close()
-            second.stop()
+    second = PipelineProcess(external, tmp_path / "second.log").start()
+    try:
+        # Redeliver a slice on purpose too: still counted once.
+        send_raw(producer, events(n)[:500])
+        status = wait_stored(second, n)
+    finally:
+        producer.close()
+        second.stop()
     assert status["stored"]["engagement_events"] == n
     assert status["stored"]["partners_engaged"] == 50
 
@@ -216,7 +216,7 @@ def test_dlq_replay_resubmits_what_passes_now_and_keeps_the_rest(settings):
     client = store.connect(settings.clickhouse)
     client.insert("dead_letters", [
         records.dead_letter_row(Rejected("unknown_type", "unknown event type (old version)"), fixed, origin),
-        records.dead_letter_row(Rejected("invalid_json", "not valid JSON"), b"still broken", origin),
+        records.dead_letter_row(Rejected("invalid_json", "not valid JSON"), b"still broken", origin._replace(offset=8)),
     ], column_names=records.DEAD_LETTER_COLUMNS)  # fmt: skip
     client.close()
     offline = cli(settings, "dlq", "replay")

@@ -14,12 +14,12 @@ import time
 import orjson
 import pytest
 
-from streams.broker.embedded import embedded_broker, ensure_topics
+from streams.broker.embedded import ensure_topics
 from streams.broker.producer import open_producer
 from streams.worker.process import PipelineProcess
 from tests import oracle
 from tests.chdb_server import StoreProcess
-from tests.conftest import cli
+from tests.conftest import cli, running_broker
 from tests.producing import send_raw
 from tests.rules import test_alerts
 
@@ -48,12 +48,12 @@ def evaluated(workers: list[PipelineProcess]) -> str:
     return done
 
 
-@pytest.mark.parametrize("count", [2, 3])
-def test_workers_share_the_stream_and_agree_with_one(count, tmp_path, settings, shared_store, monkeypatch):
+@pytest.mark.parametrize(("count", "broker"), [(2, "tansu"), (3, "tansu"), (2, "kafka")])
+def test_workers_share_the_stream_and_agree_with_one(count, broker, tmp_path, settings, shared_store, monkeypatch):
     scoring = tmp_path / "scoring.yaml"
     scoring.write_text("watermark:\n  idle_partition_seconds: 5\n")
     monkeypatch.setenv("PARTNERPULSE_SCORING", str(scoring))
-    with embedded_broker() as bootstrap:
+    with running_broker(broker) as bootstrap:
         base = dataclasses.replace(settings, kafka=bootstrap, clickhouse=shared_store, session_timeout=6.0)
         ensure_topics(bootstrap, 4)
         producer = open_producer(bootstrap)
@@ -83,10 +83,11 @@ def test_workers_share_the_stream_and_agree_with_one(count, tmp_path, settings, 
             assert leaders.count(True) == 1
             status = alive.status()
             rows = orjson.loads(cli(alive.settings, "alerts", "--format", "json").stdout)
-            health = {
-                t: orjson.loads(cli(alive.settings, "health", "--as-of", t, "--format", "json").stdout)
-                for t in ("2026-04-01", "2026-06-15T12:00:00Z", test_alerts.FINAL.strftime("%Y-%m-%d"))
-            }
+            health = {}
+            for t in ("2026-04-01", "2026-06-15T12:00:00Z", test_alerts.FINAL.strftime("%Y-%m-%d")):
+                answer = cli(alive.settings, "health", "--as-of", t, "--format", "json")
+                assert answer.returncode == 0, answer.stderr.decode()
+                health[t] = orjson.loads(answer.stdout)
         finally:
             for w in workers:
                 w.stop()
