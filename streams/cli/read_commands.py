@@ -42,7 +42,7 @@ def health(
 ) -> None:
     """One row per partner: every metric, the components, score and status; worst first."""
     rows = ask("health", as_of=as_of, status=status.value if status else None, partner=partner)
-    if partner and not rows:
+    if partner and not rows and fmt is Format.table:  # JSON and CSV: an empty answer, for scripts
         raise fail(f"no partner {partner!r} has an engagement at or before {as_of or 'now'}: "
                    "check the id (`partnerpulse health` lists every partner)")  # fmt: skip
     if fmt is Format.json:
