@@ -74,19 +74,21 @@ def test_stored_row_keeps_the_whole_event_and_utc_time(client):
     assert orjson.loads(row[4])["data"]["mood"] == "great"
 
 
-def test_dead_letters_keep_raw_bytes_and_reason_once(client):
+def test_dead_letters_are_identified_by_origin_and_keep_raw_bytes_and_reason(client):
     bad = b'{"id": "\xff\xfe"}'
-    written = write(client, bad, bad, b"[1]")
-    assert written.dead_letters == 2
-    assert write(client, bad).dead_letters == 0
-    letters = {d["code"]: d for d in queries.dead_letters(client)}
-    assert set(letters) == {"invalid_utf8", "not_object"}
-    assert letters["invalid_utf8"]["payload"] == '{"id": "\\xff\\xfe"}'
+    at = [ORIGIN._replace(offset=n) for n in range(3)]
+    written = write_batch(client, classify([(bad, at[0]), (bad, at[1]), (b"[1]", at[2])]))
+    assert written.dead_letters == 3  # equal bytes from two offsets: two dead letters, never merged
+    assert write_batch(client, classify([(bad, at[0])])).dead_letters == 0  # the same record again: one
+    letters = queries.dead_letters(client)
+    assert sorted(d["code"] for d in letters) == ["invalid_utf8", "invalid_utf8", "not_object"]
+    utf8 = next(d for d in letters if d["code"] == "invalid_utf8")
+    assert utf8["payload"] == '{"id": "\\xff\\xfe"}'
     import base64
 
-    assert base64.b64decode(letters["invalid_utf8"]["payload_base64"]) == bad
+    assert base64.b64decode(utf8["payload_base64"]) == bad
     assert queries.dead_letter_reasons(client) == [
-        {"code": "invalid_utf8", "count": 1},
+        {"code": "invalid_utf8", "count": 2},
         {"code": "not_object", "count": 1},
     ]
 
