@@ -52,7 +52,7 @@ def dead_letter_reasons(client: Client) -> list[dict[str, Any]]:
 
 def dead_letter_payloads(client: Client) -> list[tuple[str, bytes, list[tuple[str, bytes]]]]:
     """(id, raw bytes, Kafka headers) of every dead letter, for a replay."""
-    result = client.query("SELECT id, any(payload), any(headers) FROM dead_letters GROUP BY id",
+    result = client.query("SELECT id, any(payload) AS payload, any(headers) AS headers FROM dead_letters GROUP BY id",
                           column_formats={"payload": "bytes"})  # fmt: skip
     return [(i, bytes(raw), [(k, v.encode()) for k, v in orjson.loads(h)] if h else [])
             for i, raw, h in result.result_rows]  # fmt: skip

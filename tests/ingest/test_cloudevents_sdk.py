@@ -95,3 +95,6 @@ def test_binary_dead_letters_keep_their_headers_and_are_never_merged(settings, s
     consumer.close()
     assert sorted(dict(m.headers)["ce_subject"].decode() for m in on_topic) == ["p1", "p1", "p2", "p3"]
     assert all("reason" in dict(m.headers) for m in on_topic)
+    # A replay rebuilds them from payload and headers: still failing, all four kept.
+    replayed = cli(settings, "dlq", "replay")
+    assert replayed.returncode == 0 and b"replayed 0, still failing 4" in replayed.stderr, replayed.stderr
