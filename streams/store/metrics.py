@@ -19,10 +19,13 @@ from streams.rules.validation import engagement_types
 
 # Health as of several times T in one query (a catch-up evaluates a month of midnights
 # at once). Each T comes as a frame computed once in Python: its window starts, and its
-# edge days (the days of T and of each window start). Three parts, each aggregated per
+# edge days (the days of T and of each window start). Four parts, each aggregated per
 # (T, partner) before they are combined:
-# - full days: rollup rows of days strictly inside or outside each window, compared as
-#   dates (a day without an edge lies wholly on one side of every edge);
+# - full days of the short windows (up to the baseline's): rollup rows of days strictly
+#   inside or outside each window, compared as dates (a day without an edge lies wholly
+#   on one side of every edge);
+# - full days of the long windows (the decline counts, the rhythm's year): each
+#   partner's days as one array from the rollup, filtered per T;
 # - edge days: raw events, compared to the millisecond;
 # - days before the earliest window start: only first/last engagement (and to list
 #   partners long silent), the same for every T of the batch: whole months from
