@@ -10,6 +10,11 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	# A venv made before grafana-client was pinned below 4 holds urllib3-future in place
+	# of urllib3; put the real one back.
+	if $(PY) -m pip show --quiet urllib3-future 2>/dev/null; then \
+	  $(PY) -m pip uninstall --quiet -y niquests urllib3-future && \
+	  $(PY) -m pip install --quiet --force-reinstall --no-deps urllib3; fi
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -255,18 +255,12 @@ def _upsert(report: PublishReport, label: str, get, unchanged, update, create) -
 
 
 def _publish_all(api, scoring: Scoring, datasource: dict[str, Any], folder: str) -> PublishReport:
-    from grafana_client.client import GrafanaClientError
-
     report = PublishReport()
-    try:
-        api.plugin.by_id(PLUGIN_ID)
-    except GrafanaClientError as exc:
-        if exc.status_code == 404:
-            raise PublishError(
-                f"the ClickHouse plugin is not installed in this Grafana: install {PLUGIN_ID} "
-                f"(grafana cli plugins install {PLUGIN_ID}) and restart Grafana"
-            ) from None
-        raise
+    if not any(p.get("id") == PLUGIN_ID for p in api.plugin.list()):
+        raise PublishError(
+            f"the ClickHouse plugin is not installed in this Grafana: install {PLUGIN_ID} "
+            f"(grafana cli plugins install {PLUGIN_ID}) and restart Grafana"
+        )
     _upsert(report, f"folder {folder}", lambda: api.folder.get_folder(FOLDER_UID),
             lambda have: have.get("title") == folder,
             lambda: api.folder.update_folder(FOLDER_UID, title=folder, overwrite=True),
@@ -295,12 +289,8 @@ def _publish_all(api, scoring: Scoring, datasource: dict[str, Any], folder: str)
 def publish(url: str, token: str | None, scoring: Scoring, dsn: str, folder: str = "PartnerPulse") -> PublishReport:
     """Create or update the datasource, dashboards and alert rules; errors as sentences."""
     from grafana_client import GrafanaApi
-    from grafana_client.client import (
-        GrafanaClientError,
-        GrafanaException,
-        GrafanaTimeoutError,
-        GrafanaUnauthorizedError,
-    )
+    from grafana_client.client import GrafanaClientError, GrafanaException, GrafanaUnauthorizedError
+    from requests.exceptions import Timeout
 
     if not token:
         raise PublishError("set GRAFANA_TOKEN to a Grafana service-account token with the Editor or Admin role")
@@ -317,7 +307,7 @@ def publish(url: str, token: str | None, scoring: Scoring, dsn: str, folder: str
                 "the token may not change dashboards or alert rules: give it the Editor or Admin role"
             ) from None
         raise PublishError(f"Grafana at {url} refused a request ({exc.status_code}): {exc.message}") from None
-    except GrafanaTimeoutError:
+    except Timeout:
         raise PublishError(f"Grafana at {url} did not answer within 15 s; check --grafana-url") from None
     except GrafanaException as exc:
         if exc.status_code == 0:  # no HTTP answer at all

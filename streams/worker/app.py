@@ -172,4 +172,5 @@ def create_app(
     app.timer(1.0, name="delivery")(w.delivery.tick)
     http_ingest.register(app, w)
     web.register(app, w)
+    web.quiet_bad_requests()
     return app, w

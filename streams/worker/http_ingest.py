@@ -59,6 +59,11 @@ async def accept_events(w, headers, content) -> tuple[dict, int]:
 def register(app: faust.App, w) -> None:
     @app.page("/events")
     class Events(faust.web.View):
+        def get_methods(self) -> set[str]:
+            # faust routes HEAD on every view and then answers it 405; only POST exists
+            # here, so aiohttp answers anything else 405 with `Allow: POST`.
+            return {"POST"}
+
         async def post(self, request):
             body, code = await accept_events(w, request.headers, request.content)
             return self.json(body, status=code)

@@ -8,6 +8,7 @@ runtime file, readable by the same user alone) opens them."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -20,6 +21,27 @@ from streams.ingest.replay import replay
 from streams.reporting.queries import QUERIES
 from streams.rules.access import Denied, check_bearer
 from streams.store import reads
+
+
+class OneLineForBadRequests(logging.Filter):
+    """aiohttp logs a request it cannot parse (a NUL byte in a header, a broken request
+    line) as an error with its traceback; the client was answered 400, so for whoever
+    watches `up` it is one line saying what was refused."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from aiohttp.http_exceptions import HttpProcessingError
+
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            reason = " ".join(str(exc.message).split())
+            record.msg, record.args, record.exc_info, record.exc_text = (
+                f"refused a malformed HTTP request (400): {reason}", (), None, None)  # fmt: skip
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+def quiet_bad_requests() -> None:
+    logging.getLogger("aiohttp.server").addFilter(OneLineForBadRequests())
 
 
 async def status_json(w) -> dict:

@@ -265,3 +265,23 @@ def test_mapping_mistakes_are_caught_when_it_loads(tmp_path):
     # A BOM is no part of the first column's name, whatever the declared encoding.
     utf8 = write(tmp_path, "utf8.yaml", (base + "encoding: utf-8\n").encode())
     assert csvimport.read_csv(FIXTURES / "crm-export-de.csv", csvimport.load_mapping(utf8)).accepted
+
+
+def test_only_post_is_routed_and_a_malformed_request_is_one_log_line(ingest_pipeline):
+    host, port = ingest_pipeline.info["web_url"].removeprefix("http://").split(":")
+
+    def raw(request: bytes) -> bytes:
+        with socket.create_connection((host, int(port)), timeout=30) as s:
+            s.sendall(request)
+            return s.recv(4096)
+
+    for method in (b"HEAD", b"GET", b"PUT"):
+        answer = raw(method + b" /events HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.1 405") and b"\r\nAllow: POST\r\n" in answer, answer
+    nul = raw(b"POST /events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer first-token\r\n"
+              b"Content-Type: application/json\r\nce-id: a\x00b\r\nContent-Length: 2\r\n\r\n{}")  # fmt: skip
+    assert nul.split(b"\r\n")[0].endswith(b"400 Bad Request")
+    time.sleep(0.5)
+    log = ingest_pipeline.log_path.read_text()
+    assert "refused a malformed HTTP request (400): Invalid header value char" in log
+    assert "Traceback" not in log
