@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import subprocess
 import sys
@@ -82,3 +83,22 @@ def any_broker(request):
     """The end-to-end suites run on both brokers; the test id says which."""
     with running_broker(request.param) as bootstrap:
         yield bootstrap
+
+
+@pytest.fixture(params=["tansu", "kafka"])
+def on_broker(request, settings) -> Settings:
+    """Settings for a pipeline on each broker (the test id says which): the embedded
+    default (Tansu, started by `up` itself), or Apache Kafka started for this test."""
+    if request.param == "tansu":
+        yield settings
+        return
+    with running_broker("kafka") as bootstrap:
+        yield dataclasses.replace(settings, kafka=bootstrap)
+
+
+@pytest.fixture
+def broker_pipeline(on_broker):
+    """`partnerpulse up` on each broker; its `.settings` are what CLI calls must use."""
+    on_broker.data_dir.mkdir(parents=True, exist_ok=True)
+    with PipelineProcess(on_broker, on_broker.data_dir / "pipeline.log") as process:
+        yield process

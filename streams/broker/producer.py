@@ -33,6 +33,7 @@ def open_producer(bootstrap: str, timeout: float = 60.0) -> KafkaProducer:
         return KafkaProducer(
             bootstrap_servers=bootstrap.split(","),
             acks="all",
+            enable_idempotence=True,  # a retry after a lost ack is written once (Kafka and Tansu)
             linger_ms=20,
             retries=5,
             client_id="partnerpulse-send",

@@ -18,8 +18,19 @@ from collections.abc import Awaitable, Callable, Iterable
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import GroupAuthorizationFailedError, InconsistentGroupProtocolError, TopicAuthorizationFailedError
+
+from streams.errors import BrokerError
 
 GROUP = "partnerpulse-events"
+
+# What the broker answers that no retry changes: the worker stops with this sentence.
+REFUSALS = {
+    InconsistentGroupProtocolError: f"Kafka refuses this worker in consumer group '{GROUP}': another member "
+    "uses a partition assignor it does not speak — is another application using that group id?",
+    GroupAuthorizationFailedError: f"Kafka does not authorize this worker for consumer group '{GROUP}'",
+    TopicAuthorizationFailedError: "Kafka does not authorize this worker to read the events topic",
+}
 
 
 def next_offsets(records: Iterable[ConsumerRecord]) -> dict[TopicPartition, int]:
@@ -100,7 +111,10 @@ class BatchReader(ConsumerRebalanceListener):
 
     async def get(self, max_records: int, within: float) -> list[ConsumerRecord]:
         """Up to `max_records`, waiting at most `within` seconds for the first."""
-        batches = await self._consumer.getmany(timeout_ms=int(within * 1000), max_records=max_records)
+        try:
+            batches = await self._consumer.getmany(timeout_ms=int(within * 1000), max_records=max_records)
+        except tuple(REFUSALS) as exc:
+            raise BrokerError(REFUSALS[type(exc)]) from exc
         return [r for records in batches.values() for r in records]
 
     async def end_offsets(self) -> dict[int, int]:
@@ -115,6 +129,7 @@ class BatchReader(ConsumerRebalanceListener):
     async def on_partitions_revoked(self, revoked) -> None:
         async with self.storing:  # the batch being stored is finished first
             self._settled.clear()
+            self.assigned = False  # rejoining: not ready until the group has settled again
 
     async def on_partitions_assigned(self, assigned) -> None:
         await self._on_assigned(sorted(tp.partition for tp in assigned if tp.topic == self.topic))

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 import faust
 
+from streams.broker.idempotent import use_idempotent_producer
 from streams.broker.producer import close as close_producer
 from streams.broker.producer import open_producer, unacknowledged
 from streams.broker.reader import BatchReader
@@ -34,12 +35,15 @@ from streams.worker.evaluation_loop import EvaluationLoop
 from streams.worker.ingest_loop import IngestLoop
 from streams.worker.public_site import PublicSite
 
+FAUST_SESSION_TIMEOUT = 10.0
+
 
 class Worker:
     """The parts of one worker, shared by its loops and HTTP views."""
 
     def __init__(self, app: faust.App, settings: Settings, bootstrap: str, on_fatal=None):
         self.settings = settings
+        self.idempotent_producer = False
         self.accepting = True  # False once a stop began: HTTP ingest answers 503
         self.bootstrap = bootstrap
         self.clickhouse = redact(settings.clickhouse)
@@ -62,7 +66,8 @@ class Worker:
                                          describe=self.describe)  # fmt: skip
         self.ingest.on_stored = self.evaluation.wake.set
         self.delivery = DeliveryLoop(self.store, self._deliver, describe=self.describe)
-        self.watch = BrokerWatch(self.reader, bootstrap, settings.broker_timeout, on_fatal)
+        self.watch = BrokerWatch(self.reader, bootstrap, settings.broker_timeout, on_fatal,
+                                 session_timeout_set=settings.session_timeout is not None)  # fmt: skip
         # The pipeline's own admin token, for the CLI on this machine (runtime file, 0600):
         # read and admin routes are never open, even with no tokens configured.
         self.local_token = secrets.token_urlsafe(32)
@@ -130,13 +135,18 @@ class Worker:
 
 
 def create_app(
-    settings: Settings, bootstrap: str, web_port: int, on_ready=None, on_fatal=None
+    settings: Settings, bootstrap: str, web_port: int, on_ready=None, on_fatal=None, idempotent: bool = False
 ) -> tuple[faust.App, Worker]:
-    """The worker. `on_ready()` once it serves; `on_fatal(message)` when it must stop."""
-    options = {}
+    """The worker. `on_ready()` once it serves; `on_fatal(message)` when it must stop;
+    `idempotent`: the broker grants producer ids (`streams.broker.idempotent`)."""
+    # faust's own consumer group ("partnerpulse") reads nothing of ours (events are read
+    # in the group of `BatchReader`); its join happens before our tasks start, so a member
+    # left by a killed worker must not hold it for long: Tansu holds a join for half the
+    # session timeout, faust's default 60 s. Short everywhere, the real broker included.
+    options = {"broker_session_timeout": FAUST_SESSION_TIMEOUT, "broker_heartbeat_interval": FAUST_SESSION_TIMEOUT / 6}
     if settings.session_timeout:
         options.update(
-            broker_session_timeout=settings.session_timeout,
+            broker_session_timeout=min(settings.session_timeout, FAUST_SESSION_TIMEOUT),
             broker_heartbeat_interval=settings.heartbeat_interval,
         )
     app = faust.App(
@@ -154,7 +164,10 @@ def create_app(
         web_in_thread=False,
         **options,
     )
+    if idempotent:
+        use_idempotent_producer(app)
     w = Worker(app, settings, bootstrap, on_fatal)
+    w.idempotent_producer = idempotent
 
     public = PublicSite(w, settings.web_bind, settings.public_port) if settings.public_port else None
 

@@ -6,14 +6,16 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable
 
 import faust
 
 from streams.broker import embedded as broker
+from streams.broker.idempotent import grants_producer_ids
 from streams.config import Settings, redact
-from streams.errors import PipelineError
+from streams.errors import PartnerPulseError, PipelineError
 from streams.store.connection import connect
 from streams.worker import runtime
 from streams.worker.app import create_app
@@ -36,7 +38,11 @@ def run(settings: Settings, announce: Callable[[dict], None] | None = None, logl
             bootstrap = stack.enter_context(broker.embedded_broker(log_path=settings.data_dir / "broker.log"))
         else:
             bootstrap = settings.kafka
+            say(f"connecting to Kafka at {bootstrap} (giving up after {settings.broker_timeout:.0f} s, "
+                "PARTNERPULSE_BROKER_TIMEOUT)…")  # fmt: skip
         broker.ensure_topics(bootstrap, settings.partitions, timeout=settings.broker_timeout)
+        # Tansu (the embedded broker) grants aiokafka no producer id: ask only elsewhere.
+        idempotent = not settings.embedded_kafka and grants_producer_ids(bootstrap)
         web_port = settings.web_port or broker.free_port()
         info = {
             "pid": os.getpid(),
@@ -57,13 +63,14 @@ def run(settings: Settings, announce: Callable[[dict], None] | None = None, logl
             # A clean stop (SIGTERM), bounded: one that hangs on the unreachable broker
             # is cut short, so the exit status still says what happened.
             fatal.append(message)
-            deadline = threading.Timer(FATAL_STOP_WITHIN, os._exit, args=(1,))
+            deadline = threading.Timer(FATAL_STOP_WITHIN, _exit_now, args=(message,))
             deadline.daemon = True
             deadline.start()
             os.kill(os.getpid(), signal.SIGTERM)
 
         stack.callback(runtime.remove, settings, os.getpid())
-        app, worker_parts = create_app(settings, bootstrap, web_port, on_ready=ready, on_fatal=stop_for)
+        app, worker_parts = create_app(settings, bootstrap, web_port, on_ready=ready, on_fatal=stop_for,
+                                       idempotent=idempotent)  # fmt: skip
         info["token"] = worker_parts.local_token
         if settings.public_port:
             info["public_url"] = f"http://127.0.0.1:{settings.public_port}"
@@ -73,12 +80,25 @@ def run(settings: Settings, announce: Callable[[dict], None] | None = None, logl
             worker.execute_from_commandline()
         if fatal:
             raise broker.BrokerError(fatal[0])
+        crash = worker.crash_reason  # mode logs a crash and returns as if stopped: we do not
+        if isinstance(crash, PartnerPulseError):
+            raise crash
+        if crash is not None:
+            raise PipelineError(f"the worker stopped on an error: {worker_parts.describe(crash)}")
         if getattr(worker, "lost", None) is not None:
             raise PipelineError(
                 "stopped before the embedded broker was drained: "
                 + (f"at least {worker.lost:,} events it held were not stored and are lost"
                    if worker.lost else "events it still held, if any, were not stored and are lost")
             )  # fmt: skip
+
+
+def _exit_now(message: str) -> None:
+    """The clean stop hung (aiokafka waits on a group or broker that does not answer):
+    exit 1 with the sentence `main` would have printed."""
+    sys.stderr.write(f"error: {message}\n")
+    sys.stderr.flush()
+    os._exit(1)
 
 
 def _refuse_a_second_one(settings: Settings) -> None:

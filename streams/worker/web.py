@@ -58,10 +58,12 @@ async def status_json(w) -> dict:
         "pid": os.getpid(),
         "started_at": iso(w.started_at),
         "kafka": w.bootstrap,
+        "idempotent_producer": w.idempotent_producer,
         "clickhouse": w.clickhouse,
         "processed": asdict(w.ingest.processed),
         "watermark": iso_or_none(await or_none(w.evaluator.watermark, datetime.now(UTC))),
         "leader": w.reader.is_leader(),
+        "partitions": w.reader.partitions(),  # assigned to this worker now
         "last_evaluated": iso_or_none(w.evaluator.last_evaluated),
         "stored": await or_none(reads.counts),
         "store_error": w.ingest.store_error,

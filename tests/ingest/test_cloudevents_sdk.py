@@ -49,14 +49,16 @@ def produce(bootstrap: str, messages) -> None:
 
 
 @pytest.fixture
-def sdk_pipeline(settings):
+def sdk_pipeline(on_broker):
+    settings = on_broker
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     with PipelineProcess(settings, settings.data_dir / "pipeline.log",
                          extra_env={"PARTNERPULSE_INGEST_TOKENS": TOKEN}) as process:  # fmt: skip
         yield process
 
 
-def test_one_event_in_every_mode_of_both_bindings_counts_once(settings, sdk_pipeline):
+def test_one_event_in_every_mode_of_both_bindings_counts_once(sdk_pipeline):
+    settings = sdk_pipeline.settings
     url, bootstrap = sdk_pipeline.info["web_url"], sdk_pipeline.info["kafka"]
     same = event("sdk-1")
     assert post(url, ce_http.to_structured(same, FORMAT))[0] == 202
@@ -76,7 +78,8 @@ def test_one_event_in_every_mode_of_both_bindings_counts_once(settings, sdk_pipe
     assert stored[0]["partner_id"] == "acme" and stored[0]["engagements_90d"] == 2
 
 
-def test_binary_dead_letters_keep_their_headers_and_are_never_merged(settings, sdk_pipeline):
+def test_binary_dead_letters_keep_their_headers_and_are_never_merged(sdk_pipeline):
+    settings = sdk_pipeline.settings
     bootstrap = sdk_pipeline.info["kafka"]
     # Three partners, the same (invalid) data: three dead letters, each with its headers.
     broken = [event(f"bad-{p}", subject=p, duration_minutes=0) for p in ("p1", "p2", "p3")]

@@ -151,7 +151,8 @@ def hostile_events() -> list[dict]:
     return events
 
 
-def test_hostile_text_is_stored_and_shown_verbatim(settings, pipeline, tmp_path):
+def test_hostile_text_is_stored_and_shown_verbatim(on_broker, broker_pipeline, tmp_path):
+    settings, pipeline = on_broker, broker_pipeline
     events = hostile_events()
     path = tmp_path / "hostile.jsonl"
     path.write_bytes(b"\n".join(orjson.dumps(e) for e in events) + b"\n")

@@ -38,17 +38,26 @@ def meeting(i: int, **changes) -> dict:
     return event
 
 
+def ingest_pipeline_for(settings):
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return PipelineProcess(settings, settings.data_dir / "pipeline.log",
+                           extra_env={"PARTNERPULSE_INGEST_TOKENS": ",".join(TOKENS)})  # fmt: skip
+
+
 @pytest.fixture
 def ingest_pipeline(settings):
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    process = PipelineProcess(settings, settings.data_dir / "pipeline.log",
-                              extra_env={"PARTNERPULSE_INGEST_TOKENS": ",".join(TOKENS)})  # fmt: skip
-    process.start()
-    yield process
-    process.stop()
+    with ingest_pipeline_for(settings) as process:
+        yield process
 
 
-def test_http_ingest_all_modes_and_failures(ingest_pipeline):
+@pytest.fixture
+def ingest_pipeline_on_broker(on_broker):
+    with ingest_pipeline_for(on_broker) as process:
+        yield process
+
+
+def test_http_ingest_all_modes_and_failures(ingest_pipeline_on_broker):
+    ingest_pipeline = ingest_pipeline_on_broker
     url = ingest_pipeline.info["web_url"]
     auth = {"Authorization": "Bearer second-token"}
     structured = {**auth, "Content-Type": "application/cloudevents+json"}
@@ -212,7 +221,8 @@ def test_malformed_files(tmp_path):
         csvimport.read_csv(missing, mapping)
 
 
-def test_csv_send_through_the_pipeline_is_idempotent(settings, pipeline, tmp_path):
+def test_csv_send_through_the_pipeline_is_idempotent(on_broker, broker_pipeline, tmp_path):
+    settings, pipeline = on_broker, broker_pipeline
     sample = tmp_path / "crm.csv"
     sample.write_bytes(
         (MAPPINGS / "crm-activities.csv").read_bytes() + b"00T5e00099,bad,Lunch,acme,2026-11-24 16:30,15,Inbound,X\n"

@@ -112,3 +112,47 @@ def test_the_broker_watch_stops_the_worker_only_after_the_timeout():
         assert clock.sleeps == [2.0] * 9
 
     asyncio.run(scenario())
+
+
+def test_the_broker_watch_says_what_it_waits_for_and_gives_up_on_a_closed_group():
+    async def scenario():
+        clock = FakeClock()
+        reader = TestingReader([], assigned=False)  # reachable, never admitted to the group
+        fatal, said = [], []
+        watch = BrokerWatch(reader, "tansu:9092", timeout=30, on_fatal=fatal.append, sleep=clock.sleep,
+                            clock=clock, say=said.append, session_timeout_set=False)  # fmt: skip
+        message = await watch.run()
+        assert fatal == [message]
+        assert message.startswith("could not join consumer group 'partnerpulse-events' on tansu:9092 within 30 s "
+                                  "(PARTNERPULSE_BROKER_TIMEOUT); stopping")  # fmt: skip
+        assert "set PARTNERPULSE_SESSION_TIMEOUT=6" in message  # the self-run Tansu's cure
+        assert said == [
+            "waiting to join consumer group 'partnerpulse-events' on tansu:9092 (the broker answers): "
+            f"{s} s of 30 s before giving up"
+            for s in (10, 20, 30)
+        ]
+
+    asyncio.run(scenario())
+
+
+def test_the_broker_watch_tells_when_the_join_succeeded_and_watches_rebalances():
+    async def scenario():
+        clock = FakeClock()
+        reader = TestingReader([], assigned=False, reachable_answers=[True] * 40 + [False] * 100)
+        start, said = clock.now, []
+
+        async def sleep(seconds):
+            await clock.sleep(seconds)
+            elapsed = clock.now - start
+            reader.assigned = 12 <= elapsed < 40 or elapsed >= 46  # joined at 12 s; a rebalance at 40-46 s
+
+        watch = BrokerWatch(reader, "kafka:9092", timeout=20, on_fatal=None, sleep=sleep, clock=clock,
+                            say=said.append)  # fmt: skip
+        message = await watch.run()  # then the broker goes away for good
+        assert said[0].startswith("waiting to join consumer group 'partnerpulse-events' on kafka:9092")
+        assert said[1] == "joined consumer group 'partnerpulse-events' on kafka:9092 after 12 s"
+        assert len(said) == 2  # a 6 s rebalance is not worth a word
+        assert message.startswith("cannot reach Kafka at kafka:9092 for 20 s")
+        assert "SESSION_TIMEOUT" not in message
+
+    asyncio.run(scenario())

@@ -27,7 +27,7 @@ from streams.config import TOPIC_EVENTS
 from streams.worker.process import PipelineProcess
 from tests import oracle
 from tests.chdb_server import StoreProcess
-from tests.conftest import ROOT, cli, env_for
+from tests.conftest import ROOT, cli, env_for, running_broker
 from tests.producing import send_raw
 from tests.rules import test_alerts
 from tests.worker.test_pipeline import events
@@ -168,10 +168,11 @@ def test_store_away_for_a_while_loses_nothing_and_holds_back(tmp_path, settings)
         assert secret not in log and all(secret.encode() not in text for text in shown), secret
 
 
-def test_broker_going_away_stops_the_worker_with_a_clear_error(tmp_path, settings):
+@pytest.mark.parametrize("broker", ["tansu", "kafka"])
+def test_broker_going_away_stops_the_worker_with_a_clear_error(broker, tmp_path, settings):
     """The broker disappears: after PARTNERPULSE_BROKER_TIMEOUT the worker stops with a
     message saying so and a non-zero exit status (an orchestrator restarts it)."""
-    with embedded_broker() as bootstrap:
+    with running_broker(broker) as bootstrap:
         run = dataclasses.replace(settings, kafka=bootstrap, session_timeout=6.0)
         run.data_dir.mkdir(parents=True)
         ensure_topics(bootstrap, run.partitions)
@@ -200,8 +201,69 @@ def test_broker_unreachable_at_start_is_a_clear_error(settings):
                                 timeout=120, cwd=ROOT)  # fmt: skip
         assert result.returncode == 1, result.stderr.decode()
         assert f"cannot reach Kafka at 127.0.0.1:{port}" in result.stderr.decode()
+        if args == ["up"]:  # it said what it was doing first
+            assert f"connecting to Kafka at 127.0.0.1:{port} (giving up after 5 s" in result.stderr.decode()
         assert b"Traceback" not in result.stderr
         assert time.monotonic() - started < 30
+
+
+def test_up_refused_by_its_group_says_why_and_exits_1(tmp_path, settings):
+    """Another application holds the events group with an assignor ours does not speak:
+    Kafka refuses the join for good. `up` exits 1 with a sentence saying so."""
+    from kafka.coordinator.assignors.range import RangePartitionAssignor
+
+    from tests.apache_kafka import apache_kafka
+
+    with apache_kafka() as kafka:
+        ensure_topics(kafka.bootstrap, 2, timeout=30)
+        squatter = KafkaConsumer(TOPIC_EVENTS, bootstrap_servers=kafka.bootstrap, group_id=GROUP,
+                                 partition_assignment_strategy=[RangePartitionAssignor])  # fmt: skip
+        stop = threading.Event()
+        polling = threading.Thread(target=lambda: [squatter.poll(200) for _ in iter(stop.is_set, True)], daemon=True)
+        polling.start()
+        try:
+            deadline = time.monotonic() + 30
+            while not squatter.assignment():
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+            run = dataclasses.replace(settings, kafka=kafka.bootstrap)
+            run.data_dir.mkdir(parents=True)
+            result = subprocess.run([sys.executable, "-m", "streams.cli", "up"], capture_output=True, timeout=180,
+                                    env=env_for(run), cwd=ROOT)  # fmt: skip
+        finally:
+            stop.set()
+            polling.join(timeout=10)
+            squatter.close()
+    said = result.stderr.decode()
+    assert result.returncode == 1, said[-3000:]
+    assert f"Kafka refuses this worker in consumer group '{GROUP}'" in said.splitlines()[-1], said[-3000:]
+    assert "stopped cleanly" not in said
+
+
+def test_up_waiting_for_a_held_group_says_what_it_waits_for(tmp_path, settings):
+    """A self-run Tansu with a long session timeout holds the join of the next worker
+    after one was SIGKILLed in the group (the 15-minute spinner of issue 16): `up` says
+    what it waits for, where and for how long, every 10 s, and past
+    PARTNERPULSE_BROKER_TIMEOUT exits 1 with that sentence."""
+    with embedded_broker() as bootstrap:
+        ensure_topics(bootstrap, 2, timeout=30)
+        run = dataclasses.replace(settings, kafka=bootstrap, session_timeout=60.0, heartbeat_interval=10.0)
+        run.data_dir.mkdir(parents=True)
+        first = PipelineProcess(run, tmp_path / "first.log").start()
+        first.proc.send_signal(signal.SIGKILL)  # its member stays in the group
+        first.proc.wait()
+        run.runtime_file.unlink()
+        env = {**env_for(run), "PARTNERPULSE_SESSION_TIMEOUT": "60", "PARTNERPULSE_BROKER_TIMEOUT": "25"}
+        result = subprocess.run([sys.executable, "-m", "streams.cli", "up"], env=env, cwd=ROOT, capture_output=True,
+                                timeout=180)  # fmt: skip
+    said = result.stderr.decode()
+    assert result.returncode == 1, said[-3000:]
+    for waited in (10, 20):
+        assert (f"waiting to join consumer group '{GROUP}' on {bootstrap} (the broker answers): "
+                f"{waited} s of 25 s before giving up") in said, said[-3000:]  # fmt: skip
+    assert said.splitlines()[-1] == (f"error: could not join consumer group '{GROUP}' on {bootstrap} within 25 s "
+                                     "(PARTNERPULSE_BROKER_TIMEOUT); stopping")  # fmt: skip
+    assert "Traceback" not in said
 
 
 def test_send_reports_what_kafka_did_not_acknowledge(tmp_path, settings):

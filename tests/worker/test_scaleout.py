@@ -99,3 +99,40 @@ def test_workers_share_the_stream_and_agree_with_one(count, broker, tmp_path, se
         assert {r["partner_id"]: (r["score"], r["status"]) for r in answer} == {
             p: (h["score"], h["status"]) for p, h in want.items()
         }
+
+
+@pytest.mark.parametrize("broker", ["tansu", "kafka"])
+def test_more_partitions_than_workers_and_a_worker_joining_late(broker, tmp_path, settings, shared_store):
+    """8 partitions, one worker alone, then a second joins mid-stream: partitions move
+    to it, each is owned by one worker, and every event is stored once."""
+    from tests.worker.test_pipeline import events, wait_stored
+
+    n = 40_000
+    with running_broker(broker) as bootstrap:
+        base = dataclasses.replace(settings, kafka=bootstrap, clickhouse=shared_store, session_timeout=6.0,
+                                   partitions=8)  # fmt: skip
+        ensure_topics(bootstrap, 8)
+        producer = open_producer(bootstrap)
+        send_raw(producer, events(n // 2, prefix="late"))
+        runs = [dataclasses.replace(base, data_dir=tmp_path / f"worker{i}") for i in range(2)]
+        for run in runs:
+            run.data_dir.mkdir()
+        first = PipelineProcess(runs[0], tmp_path / "worker0.log").start()
+        second = None
+        try:
+            assert first.status()["partitions"] == list(range(8))
+            deadline = time.monotonic() + 120
+            while first.status()["stored"]["engagement_events"] == 0:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+            second = PipelineProcess(runs[1], tmp_path / "worker1.log").start()  # joins late
+            send_raw(producer, events(n, prefix="late")[n // 2 :])
+            producer.close()
+            status = wait_stored(second, n, timeout=240)
+            owned = [first.status()["partitions"], second.status()["partitions"]]
+        finally:
+            first.stop()
+            if second is not None:
+                second.stop()
+    assert status["stored"]["engagement_events"] == n
+    assert all(owned) and sorted(owned[0] + owned[1]) == list(range(8)), owned
