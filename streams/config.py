@@ -114,6 +114,11 @@ def scoring_file() -> str | None:
     return os.environ.get("PARTNERPULSE_SCORING") or None
 
 
+def ideal_partner_file() -> str | None:
+    """PARTNERPULSE_IDEAL_PARTNER: the vendor's ideal partner (fit, §8) instead of the default."""
+    return os.environ.get("PARTNERPULSE_IDEAL_PARTNER") or None
+
+
 def grafana_token() -> str | None:
     return os.environ.get("GRAFANA_TOKEN") or None
 

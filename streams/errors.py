@@ -28,6 +28,10 @@ class ScoringError(PartnerPulseError, ValueError):
     """The scoring file is unusable; the message says where."""
 
 
+class FitError(PartnerPulseError, ValueError):
+    """The ideal partner file is unusable; the message names its line and the reason."""
+
+
 class MappingError(PartnerPulseError, ValueError):
     """A CSV mapping file is unusable; the message says where."""
 

@@ -234,3 +234,32 @@ def scenario(seed: int = 11, start: datetime = datetime(2026, 1, 5, tzinfo=UTC),
                 kind="business_review",
             )
     return sorted(events, key=lambda e: e["time"])
+
+
+def fit(profile: dict | None, ideal: dict) -> float | None:
+    """§8 from the ideal partner file as plain YAML data (not the product's parser)."""
+    if not profile:
+        return None
+
+    def holds(c: dict) -> bool:
+        have = profile.get(c["field"])
+        if have is None:
+            return False
+        if "at_least" in c:
+            return have >= c["at_least"]
+        if "at_most" in c:
+            return have <= c["at_most"]
+        if "in" in c:
+            return have in c["in"]
+        if "includes" in c:
+            return c["includes"] in have
+        return any(v in have for v in c["overlaps"])
+
+    if not all(holds(c) for c in ideal.get("must_have") or []):
+        return 0.0
+    nice = ideal.get("nice_to_have") or []
+    total = sum(c.get("weight", 1) for c in nice)
+    if not total:
+        return 100.0
+    share = 100 * sum(c.get("weight", 1) for c in nice if holds(c)) / total
+    return math.floor(share * 10 + 0.5 + 1e-9) / 10

@@ -21,6 +21,13 @@ class Status(StrEnum):
     healthy = "healthy"
 
 
+class Quadrant(StrEnum):
+    core = "core"
+    invest = "invest"
+    review = "review"
+    deprioritise = "deprioritise"
+
+
 class AlertState(StrEnum):
     firing = "firing"
     resolved = "resolved"
@@ -37,11 +44,15 @@ def health(
     as_of: Annotated[str | None, typer.Option("--as-of", help=AS_OF_HELP)] = None,
     status: Annotated[Status | None, typer.Option(help="only partners with this status")] = None,
     partner: Annotated[str | None, typer.Option(help="only this partner id")] = None,
+    quadrant: Annotated[
+        Quadrant | None, typer.Option(help="only this fit × score quadrant (invest: right partner, drifting)")
+    ] = None,
     fmt: Annotated[Format, typer.Option("--format", help="table, json or csv")] = Format.table,
     wide: Annotated[bool, typer.Option(help="every column, however narrow the terminal")] = False,
 ) -> None:
-    """One row per partner: every metric, the components, score and status; worst first."""
-    rows = ask("health", as_of=as_of, status=status.value if status else None, partner=partner)
+    """One row per partner: every metric, the components, score, status and fit; worst first."""
+    rows = ask("health", as_of=as_of, status=status.value if status else None, partner=partner,
+               quadrant=quadrant.value if quadrant else None)  # fmt: skip
     if partner and not rows and fmt is Format.table:  # JSON and CSV: an empty answer, for scripts
         raise fail(f"no partner {partner!r} has an engagement at or before {as_of or 'now'}: "
                    "check the id (`partnerpulse health` lists every partner)")  # fmt: skip
@@ -74,6 +85,27 @@ def alerts(
         emit([{**r, "metrics": orjson.dumps(r["metrics"]).decode()} for r in rows], fmt, ALERT_CSV_COLUMNS, "")
         return
     show(terminal.alerts_table(rows, out.width, wide), wide)
+
+
+class ExplainFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+def explain(
+    partner: Annotated[str, typer.Argument(metavar="PARTNER", help="the partner id")],
+    as_of: Annotated[str | None, typer.Option("--as-of", help=AS_OF_HELP)] = None,
+    since: Annotated[
+        str | None, typer.Option(help="compare with this earlier time T0 (date or RFC 3339); default T − 30 days")
+    ] = None,
+    fmt: Annotated[ExplainFormat, typer.Option("--format", help="table or json")] = ExplainFormat.table,
+) -> None:
+    """Why the score moved between T0 and T: each component's share, the engagements behind it, the alerts."""
+    answer = ask("explain", partner=partner, as_of=as_of, since=since)
+    if fmt is ExplainFormat.json:
+        emit(answer, Format.json, [], "")
+    else:
+        show(terminal.explain_view(answer, out.width))
 
 
 def report(

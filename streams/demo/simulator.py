@@ -226,7 +226,24 @@ def _profile(rng: random.Random, p: _Partner, start: datetime) -> dict:
             "data": {"name": p.name, "tier": rng.choice(["platinum", "gold", "gold", "silver", "registered"]),
                      "region": rng.choice(["EMEA", "NA", "APAC", "LATAM"]),
                      "segment": rng.choice(["smb", "mid-market", "enterprise"]),
-                     "account_manager": rng.choice(_MANAGERS)}}  # fmt: skip
+                     "account_manager": rng.choice(_MANAGERS), **_fit_fields(p)}}  # fmt: skip
+
+
+def _fit_fields(p: _Partner) -> dict:
+    """The profile's fit fields (§8): about half the partners close to the default ideal
+    partner (schemas/ideal_partner.yaml), half far from it, independent of how engaged
+    they are, so all four quadrants fill. Their own random stream: the engagements and the
+    noise stay what they were for a seed."""
+    r = random.Random(f"fit-{p.partner_id}")
+    if r.random() < 0.55:
+        return {"employees": r.choice([25, 60, 120, 400]), "business_model": r.choice(["var", "msp", "si", "reseller"]),
+                "customer_segments": r.sample(["midmarket", "enterprise", "public", "smb"], 2),
+                "regions": r.sample(["emea", "dach", "nordics", "na"], 2),
+                "certifications": ["storage-expert"] if r.random() < 0.8 else ["backup-associate"],
+                "specializations": r.sample(["data-protection", "cloud-migration", "networking", "security"], 2)}  # fmt: skip
+    return {"employees": r.choice([3, 8, 40]), "business_model": r.choice(["distributor", "reseller", "isv", "other"]),
+            "customer_segments": ["smb"], "regions": [r.choice(["latam", "apac", "na"])], "certifications": [],
+            "specializations": [r.choice(["networking", "security"])]}  # fmt: skip
 
 
 def _malformed(rng: random.Random, event: dict) -> bytes:

@@ -13,6 +13,8 @@ is a constant or a spec:
     {start: COL, end: COL, format: …, timezone: …}   minutes between two times
     {template: "{Webinar ID}-{Email}"}      cells put together
     {column: NAME, transform: email_domain|lower|strip|slug}
+    {column: NAME, type: list, split: ";", map: {…}, transform: slug}   a multi-select cell:
+                                            items split, trimmed, each mapped/transformed
 
 File settings: `delimiter:` (`,` by default; `;` for many European exports), `encoding:`
 (`utf-8-sig` by default, which also reads plain UTF-8; e.g. `latin-1`), `decimal:` (`.`
@@ -107,7 +109,7 @@ def load_mapping(path: str | Path) -> Mapping:
     return Mapping(spec, path.parent, lookups)
 
 
-TYPES = ("string", "number", "integer", "boolean")
+TYPES = ("string", "number", "integer", "boolean", "list")
 
 
 def _check_settings(path: Path, spec: dict) -> None:
@@ -123,6 +125,8 @@ def _check_settings(path: Path, spec: dict) -> None:
         if "type" in node and node is not spec and node["type"] not in TYPES:
             raise MappingError(f"{path}: column {node.get('column')!r} has type {node['type']!r}; "
                                f"known types: {', '.join(TYPES)}")  # fmt: skip
+        if "split" in node and (not isinstance(node["split"], str) or not node["split"]):
+            raise MappingError(f'{path}: column {node.get("column")!r}: split must be the separator, e.g. ";"')
         if "transform" in node and node["transform"] not in TRANSFORMS:
             raise MappingError(f"{path}: unknown transform {node['transform']!r} (known: {', '.join(TRANSFORMS)})")
 
@@ -224,6 +228,12 @@ class Row:
             end = self.parse_time(self.cell(spec["end"]), spec)
             return round((end - start).total_seconds() / 60, 2)
         text = self.cell(spec["column"])
+        if spec.get("type") == "list":
+            return [self.item(spec, part.strip()) for part in text.split(spec.get("split", ";")) if part.strip()]
+        return self.item(spec, text)
+
+    def item(self, spec: dict, text: str) -> Any:
+        """One cell's value (or one item of a list cell) by the spec's map, lookup, format, type."""
         if "transform" in spec:
             text = TRANSFORMS[spec["transform"]](text)
         if "map" in spec:

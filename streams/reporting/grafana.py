@@ -18,7 +18,8 @@ import yaml
 from streams.config import redact
 from streams.errors import PublishError
 from streams.paths import ROOT
-from streams.reporting.panels import DATASOURCE_TYPE, DATASOURCE_UID, Dashboard, Panel, dashboards
+from streams.reporting.panel_types import DATASOURCE_TYPE, DATASOURCE_UID, Dashboard, Panel
+from streams.reporting.panels import dashboards
 from streams.rules.scoring import Scoring
 
 DASHBOARDS_DIR = ROOT / "dashboards"

@@ -9,20 +9,24 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from streams.formats import iso, parse_as_of
+from streams.rules.fit import Fit, assess_fit, load_ideal, quadrant
 from streams.rules.scoring import COMPONENTS, METRICS, Health, assess, load_scoring
 from streams.store.metrics import compute_metrics
+from streams.store.profiles import fit_profiles
 from streams.store.reads import partner_names
 
 STATUS_ORDER = {"disengaged": 0, "at_risk": 1, "new": 2, "healthy": 3}
-HEALTH_CSV_COLUMNS = ["partner_id", "name", "status", "score", *METRICS, *(f"components.{c}" for c in COMPONENTS)]
+HEALTH_CSV_COLUMNS = ["partner_id", "name", "status", "score", "fit", "quadrant", "fit_gaps", *METRICS,
+                      *(f"components.{c}" for c in COMPONENTS)]  # fmt: skip
 
 
 def _shown(value: Any) -> Any:
     return iso(value) if isinstance(value, datetime) else value
 
 
-def as_dict(h: Health, name: str | None) -> dict[str, Any]:
-    """Every §3 metric, components, score, status."""
+def as_dict(h: Health, name: str | None, fit: Fit | None = None) -> dict[str, Any]:
+    """Every §3 metric, components, score, status; fit, its gaps and the quadrant (§8)."""
+    fit = fit or Fit(None, [])
     return {
         "partner_id": h.metrics.partner_id,
         "name": name,
@@ -31,24 +35,44 @@ def as_dict(h: Health, name: str | None) -> dict[str, Any]:
         "components": {c: h.components[c] for c in COMPONENTS},
         "score": h.score,
         "status": h.status,
+        "fit": fit.fit,
+        "fit_gaps": fit.fit_gaps,
+        "quadrant": quadrant(fit.fit, h.score),
     }
 
 
 def flat_health_row(row: dict[str, Any]) -> dict[str, Any]:
-    """A health object as one CSV row (components as components.<name>)."""
-    return {**row, **{f"components.{k}": v for k, v in row["components"].items()}}
+    """A health object as one CSV row (components as components.<name>, gaps joined by "; ")."""
+    return {
+        **row,
+        "fit_gaps": "; ".join(row["fit_gaps"]),
+        **{f"components.{k}": v for k, v in row["components"].items()},
+    }
+
+
+def fits_at(client: Client, t: datetime, partner: str | None = None) -> dict[str, Fit]:
+    """Each partner's fit at T: its latest fit profile by then, against the ideal partner."""
+    ideal = load_ideal()
+    return {pid: assess_fit(p, ideal) for pid, p in fit_profiles(client, t, partner).items()}
 
 
 def health(
-    client: Client, as_of: str | None = None, status: str | None = None, partner: str | None = None
+    client: Client,
+    as_of: str | None = None,
+    status: str | None = None,
+    partner: str | None = None,
+    quadrant: str | None = None,
 ) -> list[dict[str, Any]]:
     """One row per partner with an engagement at or before T, worst first."""
     when = parse_as_of(as_of)
     scoring = load_scoring()
     names = partner_names(client)
+    fits = fits_at(client, when, partner)
     healths = [assess(m, scoring) for m in compute_metrics(client, when, scoring, partner)]
-    rows = [as_dict(h, names.get(h.metrics.partner_id)) for h in healths]
+    rows = [as_dict(h, names.get(h.metrics.partner_id), fits.get(h.metrics.partner_id)) for h in healths]
     if status:
         rows = [r for r in rows if r["status"] == status]
+    if quadrant:
+        rows = [r for r in rows if r["quadrant"] == quadrant]
     rows.sort(key=lambda r: (r["score"], STATUS_ORDER[r["status"]], r["partner_id"]))
     return rows

@@ -9,55 +9,35 @@ Weights come from the scoring config, as in `partnerpulse health`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from streams.reporting.panel_types import LATEST_DAY, Dashboard, Panel
+from streams.reporting.partner_panels import partner_detail
+from streams.rules.fit import GOOD_SCORE, HIGH_FIT, Ideal, fit_sql, gaps_sql, load_ideal, quadrant_sql
 from streams.rules.scoring import Scoring, sql_string
 
-DATASOURCE_UID = "partnerpulse-clickhouse"
-DATASOURCE_TYPE = "grafana-clickhouse-datasource"
-
-
-@dataclass(frozen=True)
-class Panel:
-    key: str
-    title: str
-    kind: str  # Grafana panel type
-    sql: str
-    columns: tuple[str, ...]  # what the panel expects, in order
-    grid: tuple[int, int, int, int]  # x, y, w, h on the 24-column grid
-    time_series: bool = False
-    description: str = ""
-    unit: str = ""
-
-
-@dataclass(frozen=True)
-class Dashboard:
-    uid: str
-    title: str
-    description: str
-    panels: tuple[Panel, ...]
-    variables: tuple[dict, ...] = field(default_factory=tuple)
-    time_from: str = "now-180d"
-
-
-LATEST_DAY = "(SELECT max(day) FROM partner_health WHERE day <= toDate($__toTime))"
 _WORST_FIRST_COLUMNS = (
-    "partner_id", "name", "score", "status", "days_since_last", "silence_limit_days", "usual_gap_days", "trend",
+    "partner_id", "name", "score", "status", "fit", "quadrant", "days_since_last", "silence_limit_days", "usual_gap_days", "trend",
     "quality_minutes_30d", "partner_share", "ecosystem_partners", "quality", "recency", "reciprocity", "breadth",
     "momentum",
 )  # fmt: skip
-_PARTNER_PICKER = {"name": "partner", "label": "Partner",
-                   "query": "SELECT DISTINCT partner_id FROM partner_daily ORDER BY partner_id"}  # fmt: skip
 
 
-def dashboards(scoring: Scoring) -> list[Dashboard]:
-    """Every dashboard, its panels and their SQL (weights as literals from `scoring`)."""
+def dashboards(scoring: Scoring, ideal: Ideal | None = None) -> list[Dashboard]:
+    """Every dashboard, its panels and their SQL (weights as literals from `scoring`, the
+    fit rule from the ideal partner file: rebuild them when either changes)."""
     w = scoring.weight_sql()
-    return [_overview(w), _partner_detail(w), _pipeline()]
+    return [_overview(w, ideal or load_ideal()), partner_detail(w, scoring.raw["score_weights"]), _pipeline()]
 
 
-def _overview(w: str) -> Dashboard:
+def _fit_join(alias: str) -> str:
+    """Each partner's latest fit profile up to the range's end, as `f.fit_profile` ('' if none)."""
+    return ("LEFT JOIN (SELECT partner_id, argMax(fit, updated_at) AS fit_profile FROM partners "
+            "WHERE updated_at <= $__toTime_ms AND fit NOT IN ('', '{}') GROUP BY partner_id) AS f "
+            f"ON f.partner_id = {alias}.partner_id")  # fmt: skip
+
+
+def _overview(w: str, ideal: Ideal) -> Dashboard:
     """Partner health across the channel: who needs attention, quiet, alerts, trends."""
     return Dashboard(
         uid="partnerpulse-overview",
@@ -65,7 +45,8 @@ def _overview(w: str) -> Dashboard:
         description="Which channel partners are we losing? Latest daily snapshot up to the end of the time range.",
         panels=(
             *_overview_counts(),
-            *_overview_partners(),
+            *_overview_partners(ideal),
+            _fit_quadrants(ideal),
             *_overview_trends(w),
         ),
     )
@@ -108,24 +89,29 @@ def _overview_counts() -> tuple[Panel, ...]:
     )
 
 
-def _overview_partners() -> tuple[Panel, ...]:
-    """The partners needing attention, worst first, and the quiet ones."""
+def _overview_partners(ideal: Ideal) -> tuple[Panel, ...]:
+    """The partners needing attention (high fit first), fit × score, and the quiet ones."""
+    fit = fit_sql(ideal, "f.fit_profile")
     return (
         Panel(
             "worst_first",
-            "Partners needing attention (worst first)",
+            "Partners needing attention (right partners first, then worst score)",
             "table",
             "SELECT h.partner_id AS partner_id, ifNull(p.name, '') AS name, h.score AS score, "
-            "h.status AS status, round(h.days_since_last, 1) AS days_since_last, h.silence_limit_days AS silence_limit_days, "
+            f"h.status AS status, {fit} AS fit, {quadrant_sql('fit', 'h.score')} AS quadrant, "
+            "round(h.days_since_last, 1) AS days_since_last, h.silence_limit_days AS silence_limit_days, "
             "round(h.usual_gap_days, 1) AS usual_gap_days, round(h.trend, 2) AS trend, "
             "round(h.quality_minutes_30d) AS quality_minutes_30d, h.partner_initiated_share AS partner_share, "
             "h.ecosystem_partners_90d AS ecosystem_partners, round(h.quality, 2) AS quality, "
             "round(h.recency, 2) AS recency, round(h.reciprocity, 2) AS reciprocity, "
             "round(h.breadth, 2) AS breadth, round(h.momentum, 2) AS momentum FROM partner_health AS h FINAL "
-            "LEFT JOIN partner_profiles AS p ON p.partner_id = h.partner_id "
-            f"WHERE h.day = {LATEST_DAY} ORDER BY h.score ASC, h.partner_id LIMIT 500",
+            f"LEFT JOIN partner_profiles AS p ON p.partner_id = h.partner_id {_fit_join('h')} "
+            f"WHERE h.day = {LATEST_DAY} ORDER BY h.status IN ('disengaged', 'at_risk') DESC, "
+            f"ifNull(fit, 0) >= {HIGH_FIT!r} DESC, h.score ASC, h.partner_id LIMIT 500",
             _WORST_FIRST_COLUMNS,
             (0, 8, 24, 10),
+            description="Disengaged and at-risk partners first, and among them the right partners (fit ≥ 60) "
+            "first: high fit, low engagement is where to act.",
         ),
         Panel(
             "quiet_now",
@@ -150,8 +136,26 @@ def _overview_partners() -> tuple[Panel, ...]:
                 "disengaged_after_days",
                 "reason",
             ),
-            (0, 18, 24, 8),
+            (0, 28, 24, 8),
         ),
+    )
+
+
+def _fit_quadrants(ideal: Ideal) -> Panel:
+    """Fit × score: the right partners drifting away stand out (§8)."""
+    fit = fit_sql(ideal, "f.fit_profile")
+    return Panel(
+        "fit_quadrants",
+        "Fit × engagement: core, invest (right partner, drifting), review, deprioritise",
+        "xychart",
+        f"SELECT h.partner_id AS partner_id, ifNull(p.name, '') AS name, {fit} AS fit, h.score AS score, "
+        f"{quadrant_sql('fit', 'h.score')} AS quadrant, {gaps_sql(ideal, 'f.fit_profile')} AS fit_gaps "
+        f"FROM partner_health AS h FINAL LEFT JOIN partner_profiles AS p ON p.partner_id = h.partner_id "
+        f"{_fit_join('h')} WHERE h.day = {LATEST_DAY} AND fit IS NOT NULL ORDER BY h.partner_id",
+        ("partner_id", "name", "fit", "score", "quadrant", "fit_gaps"),
+        (0, 18, 24, 10),
+        description=f"Each partner by fit against the ideal partner (x) and score (y); the lines at fit "
+        f"{HIGH_FIT:g} and score {GOOD_SCORE:g} make the quadrants. Hover: the fit gaps.",
     )
 
 
@@ -166,7 +170,7 @@ def _overview_trends(w: str) -> tuple[Panel, ...]:
             f"sum(duration_minutes * {w}) AS quality_minutes FROM partner_daily "
             "WHERE $__dateFilter(day) GROUP BY time, type ORDER BY time, type",
             ("time", "type", "quality_minutes"),
-            (0, 26, 12, 9),
+            (0, 36, 12, 9),
             time_series=True,
             unit="m",
         ),
@@ -178,7 +182,7 @@ def _overview_trends(w: str) -> tuple[Panel, ...]:
             "sum(engagements) AS engagements FROM partner_daily WHERE $__dateFilter(day) "
             "GROUP BY time, initiated_by ORDER BY time, initiated_by",
             ("time", "initiated_by", "engagements"),
-            (12, 26, 12, 9),
+            (12, 36, 12, 9),
             time_series=True,
         ),
         Panel(
@@ -189,7 +193,7 @@ def _overview_trends(w: str) -> tuple[Panel, ...]:
             "AS ecosystem_partners, uniqExact(partner_id) AS co_building_partners FROM partner_daily "
             "WHERE $__dateFilter(day) AND type = 'partner.solution' GROUP BY time ORDER BY time",
             ("time", "ecosystem_partners", "co_building_partners"),
-            (0, 35, 24, 8),
+            (0, 45, 24, 8),
             time_series=True,
         ),
         Panel(
@@ -202,76 +206,7 @@ def _overview_trends(w: str) -> tuple[Panel, ...]:
             "WHERE a.fired_at <= $__toTime_ms AND (a.resolved_at IS NULL OR a.resolved_at >= $__fromTime_ms) "
             "ORDER BY a.fired_at, a.partner_id, a.kind",
             ("partner_id", "name", "kind", "state", "fired_at", "resolved_at"),
-            (0, 43, 24, 9),
-        ),
-    )
-
-
-def _partner_detail(w: str) -> Dashboard:
-    """One partner: score, components, engagements, episodes, silence."""
-    return Dashboard(
-        uid="partnerpulse-partner",
-        title="PartnerPulse · Partner detail",
-        description="One partner: score history, components, engagements and alert episodes.",
-        variables=(_PARTNER_PICKER,),
-        panels=_partner_panels(w),
-    )
-
-
-def _partner_panels(w: str) -> tuple[Panel, ...]:
-    """The partner in view (`$partner`): its score, components, engagements, episodes, silence."""
-    partner = "${partner:sqlstring}"
-    return (
-        Panel(
-            "score_history",
-            "Score history (daily snapshots)",
-            "timeseries",
-            "SELECT toDateTime(day) AS time, score FROM partner_health FINAL "
-            f"WHERE partner_id = {partner} AND $__dateFilter(day) ORDER BY time",
-            ("time", "score"),
-            (0, 0, 16, 8),
-            time_series=True,
-        ),
-        Panel(
-            "components",
-            "Components (latest snapshot)",
-            "bargauge",
-            "SELECT quality, recency, reciprocity, breadth, momentum FROM partner_health FINAL "
-            f"WHERE partner_id = {partner} AND day <= toDate($__toTime) ORDER BY day DESC LIMIT 1",
-            ("quality", "recency", "reciprocity", "breadth", "momentum"),
-            (16, 0, 8, 8),
-        ),
-        Panel(
-            "engagements",
-            "Engagements",
-            "table",
-            "SELECT time, toString(type) AS type, toString(role) AS role, duration_minutes, "
-            f"round(duration_minutes * {w}, 1) AS quality_minutes, toString(initiated_by) AS initiated_by, "
-            f"source FROM engagement_events WHERE partner_id = {partner} AND $__timeFilter_ms(time) "
-            "ORDER BY time DESC LIMIT 1000",
-            ("time", "type", "role", "duration_minutes", "quality_minutes", "initiated_by", "source"),
-            (0, 8, 14, 10),
-        ),
-        Panel(
-            "episodes",
-            "Alert episodes",
-            "table",
-            "SELECT kind, state, fired_at, resolved_at, reason, resolved_reason FROM partner_alerts FINAL "
-            f"WHERE partner_id = {partner} ORDER BY fired_at DESC",
-            ("kind", "state", "fired_at", "resolved_at", "reason", "resolved_reason"),
-            (14, 8, 10, 10),
-        ),
-        Panel(
-            "silence",
-            "Days silent against this partner's own limit",
-            "timeseries",
-            "SELECT toDateTime(day) AS time, days_since_last AS days_silent, "
-            "silence_limit_days AS disengaged_after, usual_gap_days AS usual_gap FROM partner_health FINAL "
-            f"WHERE partner_id = {partner} AND $__dateFilter(day) ORDER BY time",
-            ("time", "days_silent", "disengaged_after", "usual_gap"),
-            (0, 18, 24, 8),
-            time_series=True,
-            unit="d",
+            (0, 53, 24, 9),
         ),
     )
 

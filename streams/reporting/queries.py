@@ -3,6 +3,7 @@ and what the CLI asks for (through that API, or directly on the store). Each tak
 client and keyword parameters and returns JSON-ready data."""
 
 from streams.reporting import report
+from streams.reporting.explain import explain
 from streams.reporting.health_rows import health
 from streams.store import reads
 from streams.store.alerts import read_alerts
@@ -13,5 +14,6 @@ QUERIES = {
     "dead_letter_reasons": reads.dead_letter_reasons,
     "health": health,
     "alerts": read_alerts,
+    "explain": explain,
     "report": report.report_data,
 }

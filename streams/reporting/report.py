@@ -15,11 +15,16 @@ import orjson
 from clickhouse_connect.driver.client import Client
 
 from streams.formats import iso, parse_as_of, parse_iso
+from streams.reporting.explain import explain
 from streams.reporting.panels import dashboards, expand
+from streams.rules.explanation import links
+from streams.rules.fit import GOOD_SCORE, HIGH_FIT
 from streams.rules.scoring import load_scoring
 from streams.store import reads
 
 REPORT_DAYS = 180
+ATTENTION = ("disengaged", "at_risk")
+EXPLAINED = 25  # partners needing attention explained in the report, worst first
 STATUS_COLOURS = {"disengaged": "#d62728", "at_risk": "#ff7f0e", "new": "#1f77b4", "healthy": "#2ca02c"}
 
 
@@ -32,9 +37,20 @@ def report_data(client: Client, as_of: str | None = None) -> dict[str, Any]:
         result = client.query(expand(panel.sql, t - timedelta(days=REPORT_DAYS), t, interval_s=86400))
         rows = [dict(zip(panel.columns, row, strict=True)) for row in result.result_rows]
         data["panels"][panel.key] = {"title": panel.title, "rows": rows}
+    data["explanations"] = _explanations(client, data["panels"]["worst_first"]["rows"], t)
     data["dead_letters"] = reads.dead_letter_reasons(client)
     data["counts"] = reads.counts(client)
     return orjson.loads(orjson.dumps(data, default=str))
+
+
+def _explanations(client: Client, worst_first: list[dict], t: datetime) -> dict[str, dict]:
+    """Why each partner needing attention moved over the last 30 days (§7), worst first."""
+    out = {}
+    for row in [r for r in worst_first if r["status"] in ATTENTION][:EXPLAINED]:
+        answer = explain(client, row["partner_id"], as_of=iso(t))
+        out[row["partner_id"]] = {k: answer[k] for k in ("summary", "contributions", "score_delta")} | {
+            "drivers": answer["drivers"][:5], "command": links(row["partner_id"], t)["command"]}  # fmt: skip
+    return out
 
 
 def _figure_html(fig) -> str:
@@ -102,7 +118,32 @@ def charts(data: dict[str, Any]) -> dict[str, str]:
     timeline.update_layout(xaxis={"type": "date"}, barmode="overlay",
                            height=max(320, 22 * len({r["partner_id"] for r in episodes}) + 80))  # fmt: skip
     out["alerts"] = timeline
+    out["quadrants"] = _quadrants(p["fit_quadrants"]["rows"])
     return {name: _figure_html(fig) for name, fig in out.items()}
+
+
+QUADRANT_COLOURS = {"core": "#2ca02c", "invest": "#d62728", "review": "#1f77b4", "deprioritise": "#999999"}
+
+
+def _quadrants(rows: list[dict]):
+    """Fit (x) × score (y), one dot per partner with a fit profile; hover: who and the gaps."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for name, colour in QUADRANT_COLOURS.items():
+        mine = [r for r in rows if r["quadrant"] == name]
+        fig.add_trace(go.Scatter(
+            x=[r["fit"] for r in mine], y=[r["score"] for r in mine], mode="markers", name=name,
+            marker={"color": colour, "size": 9}, customdata=[[r["name"] or r["partner_id"], r["fit_gaps"] or "none"]
+                                                             for r in mine],
+            hovertemplate="<b>%{customdata[0]}</b><br>fit %{x:.0f} · score %{y:.1f}<br>gaps: %{customdata[1]}"
+                          "<extra>%{fullData.name}</extra>",
+        ))  # fmt: skip
+    fig.add_vline(x=HIGH_FIT, line_dash="dot", line_color="#888")
+    fig.add_hline(y=GOOD_SCORE, line_dash="dot", line_color="#888")
+    fig.update_layout(xaxis={"title": "fit with the ideal partner", "range": [-3, 103]},
+                      yaxis={"title": "score", "range": [-3, 103]}, height=420)  # fmt: skip
+    return fig
 
 
 def render(data: dict[str, Any]) -> str:
@@ -114,7 +155,7 @@ def render(data: dict[str, Any]) -> str:
         autoescape=True,
         undefined=jinja2.StrictUndefined,
     )
-    attention = [r for r in data["panels"]["worst_first"]["rows"] if r["status"] in ("disengaged", "at_risk")]
+    attention = [r for r in data["panels"]["worst_first"]["rows"] if r["status"] in ATTENTION]
     open_alerts = data["panels"]["open_alerts"]["rows"]
     quiet = data["panels"]["quiet_now"]["rows"]
     counts = {r["status"]: r["partners"] for r in data["panels"]["status_counts"]["rows"]}

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from rich.console import Group
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 STATUS_STYLE = {"disengaged": "bold red", "at_risk": "yellow", "new": "cyan", "healthy": "green"}
 
@@ -12,7 +14,7 @@ STATUS_STYLE = {"disengaged": "bold red", "at_risk": "yellow", "new": "cyan", "h
 # shows (wrapped, never squeezed to nothing). `wide` keeps every column.
 _HEALTH_COLUMNS = (
     ("partner", "left", 0), ("status", "left", 0), ("score", "right", 0), ("silent/limit", "right", 0),
-    ("usually", "right", 100), ("trend", "right", 100), ("quality 30d", "right", 120), ("", "left", 140),
+    ("fit", "right", 90), ("usually", "right", 100), ("trend", "right", 100), ("quality 30d", "right", 120), ("", "left", 140),
     ("partner-led", "right", 140), ("types", "right", 160), ("ecosystem", "right", 160),
 )  # fmt: skip
 _ALERT_COLUMNS = (
@@ -50,12 +52,21 @@ def health_table(rows: list[dict], as_of: str | None, width: int = 200, wide: bo
             "trend": "[dim]no baseline[/]" if r["baseline_minutes_30d"] < 1 else f"{r['trend']:+.0%}",
             "silent/limit": _silence(r),
             "usually": "—" if r["usual_gap_days"] is None else f"every {r['usual_gap_days']:.0f} d",
+            "fit": "—" if r.get("fit") is None else _fit(r),
             "partner-led": "—" if share is None else f"{share:.0%}",
             "types": f"{r['distinct_types_90d']}/5",
             "ecosystem": str(r["ecosystem_partners_90d"]),
         }
         table.add_row(*(cells[name] for name, _, _ in columns))
     return table
+
+
+def _fit(r: dict) -> str:
+    """Fit, bold when high (≥ 60); "invest" partners (high fit, low score) marked."""
+    text = f"{r['fit']:.0f}"
+    if r.get("quadrant") == "invest":
+        return f"[bold magenta]{text} invest[/]"
+    return f"[bold]{text}[/]" if r["quadrant"] == "core" else text
 
 
 def _silence(r: dict) -> str:
@@ -99,3 +110,39 @@ def dead_letters_table(reasons: list[dict]) -> Table:
     for r in reasons:
         table.add_row(escape(r["code"]), str(r["count"]))
     return table
+
+
+def _bar(points: float, scale: float, half: int) -> str:
+    """A signed bar around a middle line: losses to the left in red, gains to the right."""
+    n = min(half, round(abs(points) / scale * half)) if scale else 0
+    if points < 0:
+        return f"{' ' * (half - n)}[red]{'█' * n}[/]│{' ' * half}"
+    return f"{' ' * half}│[green]{'█' * n}[/]{' ' * (half - n)}"
+
+
+def explain_view(answer: dict, width: int = 200) -> Group:
+    """The summary, then each component's contribution as a signed bar, then the drivers."""
+    who = escape(answer["name"] or answer["partner_id"])
+    parts = answer["contributions"]
+    scale = max([abs(v) for v in parts.values()] + [1.0])
+    half = max(5, min(20, (width - 30) // 2))
+    contributions = Table(title=f"{who}: score {answer['score_delta']:+.1f} points, by component", title_justify="left")
+    contributions.add_column("component")
+    contributions.add_column("points", justify="right")
+    contributions.add_column("", no_wrap=True)
+    for component, points in parts.items():
+        contributions.add_row(component, f"{points:+.1f}", _bar(points, scale, half))
+    drivers = Table(title=f"Engagements that entered or left the 30-day window ({len(answer['drivers'])} largest)",
+                    title_justify="left")  # fmt: skip
+    drivers.add_column("effect", no_wrap=True)
+    drivers.add_column("when", no_wrap=True)
+    drivers.add_column("type", no_wrap=True)
+    drivers.add_column("quality min", justify="right", no_wrap=True)
+    drivers.add_column("source / id", ratio=1, overflow="fold", min_width=12)
+    for d in answer["drivers"]:
+        effect = "[green]entered[/]" if d["effect"] == "entered" else "[red]left[/]"
+        drivers.add_row(effect, d["time"][:10], d["type"].removeprefix("partner."), f"{d['quality_minutes']:,.1f}",
+                        escape(f"{d['source']} / {d['id']}"))  # fmt: skip
+    parts_shown = [Text(answer["summary"]), Text(""), contributions]
+    parts_shown += [drivers] if answer["drivers"] else [Text("No engagement entered or left the window.")]
+    return Group(*parts_shown)

@@ -13,6 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from streams.formats import iso, iso_or_none
+from streams.rules.explanation import links
+from streams.rules.fit import priority
 from streams.rules.scoring import Health, Scoring
 
 KINDS = ("quiet", "disengaged", "declining", "one_sided")
@@ -170,6 +172,8 @@ class Alert:
             "fired_at": iso(self.fired_at), "resolved_at": iso_or_none(self.resolved_at), "reason": self.reason,
             "resolved_reason": self.resolved_reason, "metrics": self.metrics, "resolved_metrics": self.resolved_metrics,
             "priority": self.priority,
+            # Why the score is where it is when this version was decided (§7).
+            "explain": links(self.partner_id, self.resolved_at if self.state == "resolved" else self.fired_at),
         }  # fmt: skip
 
     def cloudevent(self) -> dict[str, Any]:
@@ -189,8 +193,12 @@ class Alert:
 Episodes = dict[tuple[str, str], Alert]  # (partner, kind) -> its open (firing) episode
 
 
-def decide(healths: list[Health], episodes: Episodes, at: datetime, s: Scoring) -> list[Alert]:
-    """The alert versions decided at midnight `at`; `episodes` follows them (opened, closed)."""
+def decide(
+    healths: list[Health], episodes: Episodes, at: datetime, s: Scoring, fits: dict[str, float | None] | None = None
+) -> list[Alert]:
+    """The alert versions decided at midnight `at`; `episodes` follows them (opened, closed).
+    `fits`: each partner's fit at `at` (§8); an alert fired for fit ≥ 60 has priority high."""
+    fits = fits or {}
     open_kinds: dict[str, set[str]] = {}
     for partner, kind in episodes:
         open_kinds.setdefault(partner, set()).add(kind)
@@ -200,7 +208,7 @@ def decide(healths: list[Health], episodes: Episodes, at: datetime, s: Scoring) 
         for t in transitions(h, open_kinds.get(partner, set()), at, s):
             if t.state == "firing":
                 alert = Alert(alert_id(partner, t.kind, at), partner, t.kind, "firing", at, None, t.reason, "",
-                              metrics_snapshot(h), None)  # fmt: skip
+                              metrics_snapshot(h), None, priority(fits.get(partner)))  # fmt: skip
                 episodes[(partner, t.kind)] = alert
             else:
                 alert = replace(episodes.pop((partner, t.kind)), state="resolved", resolved_at=at,

@@ -11,6 +11,7 @@ from clickhouse_connect.driver.client import Client
 
 from streams.formats import aware, parse_as_of
 from streams.rules.alerting import Alert, Episodes
+from streams.rules.explanation import Transition
 from streams.store import outbox
 from streams.store.reads import partner_names
 
@@ -82,3 +83,20 @@ def read_alerts(
             a["name"] = names.get(a["partner_id"])
             a["deliveries"] = sent.get(a["id"], [])
     return alerts
+
+
+def transitions(client: Client, partner: str, after: datetime, until: datetime) -> list[Transition]:
+    """This partner's alerts that fired or resolved in (after, until] (event time)."""
+    rows = client.query(
+        _SELECT + "WHERE partner_id = {partner:String} AND (fired_at > {after:DateTime64(3, 'UTC')} "
+        "AND fired_at <= {until:DateTime64(3, 'UTC')} OR resolved_at > {after:DateTime64(3, 'UTC')} "
+        "AND resolved_at <= {until:DateTime64(3, 'UTC')})",
+        parameters={"partner": partner, "after": after.astimezone(UTC).replace(tzinfo=None),
+                    "until": until.astimezone(UTC).replace(tzinfo=None)},
+    ).result_rows  # fmt: skip
+    out = []
+    for a in map(_alert, rows):
+        for transition, at in (("fired", a.fired_at), ("resolved", a.resolved_at)):
+            if at is not None and after < at <= until:
+                out.append(Transition(a.kind, transition, at, a.priority))
+    return out

@@ -11,9 +11,10 @@ from clickhouse_connect.driver.client import Client
 from streams.formats import aware
 from streams.rules import alerting
 from streams.rules.alerting import Episodes
+from streams.rules.fit import Ideal, assess_fit, load_ideal
 from streams.rules.scoring import COMPONENTS, METRICS, Health, Scoring, assess
 from streams.rules.watermark import midnight_at_or_before, midnights_between, watermark
-from streams.store import outbox
+from streams.store import outbox, profiles
 from streams.store.alerts import firing_episodes, write_alerts
 from streams.store.metrics import compute_metrics_at
 from streams.store.outbox import Target
@@ -29,8 +30,10 @@ def health_row(midnight: datetime, h: Health) -> tuple:
 
 
 class Evaluator:
-    def __init__(self, scoring: Scoring, lateness: timedelta, targets: list[Target], idle: timedelta):
+    def __init__(self, scoring: Scoring, lateness: timedelta, targets: list[Target], idle: timedelta,
+                 ideal: Ideal | None = None):  # fmt: skip
         self.scoring = scoring
+        self.ideal = ideal or load_ideal()  # a bad file stops the worker at start, naming its line
         self.lateness = lateness
         self.idle = idle
         self.targets = targets
@@ -104,10 +107,12 @@ class Evaluator:
         by_midnight = compute_metrics_at(client, midnights, self.scoring)
         rows, changed = [], []
         episodes = self.open_episodes(client)
+        history = profiles.fit_history(client, midnights[-1])
         for midnight in midnights:
             healths = [assess(m, self.scoring) for m in by_midnight[midnight]]
             rows += [health_row(midnight, h) for h in healths]
-            changed += alerting.decide(healths, episodes, midnight, self.scoring)
+            fits = {pid: assess_fit(p, self.ideal).fit for pid, p in profiles.as_of(history, midnight).items()}
+            changed += alerting.decide(healths, episodes, midnight, self.scoring, fits)
         if rows:
             client.insert("partner_health", rows, column_names=HEALTH_COLUMNS)
         if changed:

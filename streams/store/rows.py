@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 import orjson
 
+from streams.rules.fit import FIT_FIELDS
 from streams.rules.validation import Accepted, Rejected
 
 ENGAGEMENT_COLUMNS = [
@@ -24,7 +25,7 @@ ENGAGEMENT_COLUMNS = [
     "event",
 ]
 PROFILE_FIELDS = ["name", "tier", "region", "segment", "account_manager"]
-PROFILE_COLUMNS = ["partner_id", "updated_at", "source", "id", *PROFILE_FIELDS, "event"]
+PROFILE_COLUMNS = ["partner_id", "updated_at", "source", "id", *PROFILE_FIELDS, "event", "fit"]
 DEAD_LETTER_COLUMNS = [
     "id",
     "received_at",
@@ -85,7 +86,9 @@ def engagement_row(accepted: Accepted) -> tuple:
 def profile_row(accepted: Accepted) -> tuple:
     event, data = accepted.event, accepted.event["data"]
     fields = [_text_or_none(data.get(name)) for name in PROFILE_FIELDS]
-    return (event["subject"], accepted.time, event["source"], event["id"], *fields, as_received(accepted))
+    fit = {name: data[name] for name in FIT_FIELDS if data.get(name) is not None}
+    return (event["subject"], accepted.time, event["source"], event["id"], *fields, as_received(accepted),
+            orjson.dumps(fit).decode())  # fmt: skip
 
 
 def as_received(accepted: Accepted) -> str:

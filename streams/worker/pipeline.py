@@ -16,6 +16,7 @@ from streams.broker import embedded as broker
 from streams.broker.idempotent import grants_producer_ids
 from streams.config import Settings, redact
 from streams.errors import PartnerPulseError, PipelineError
+from streams.rules.fit import load_ideal
 from streams.store.connection import connect
 from streams.worker import runtime
 from streams.worker.app import create_app
@@ -29,6 +30,7 @@ def run(settings: Settings, announce: Callable[[dict], None] | None = None, logl
     """Run the pipeline until SIGINT/SIGTERM; everything started here is stopped here.
     On the embedded broker a stop first stores what the broker holds (`streams.worker.drain`)."""
     _refuse_a_second_one(settings)
+    load_ideal()  # a bad ideal partner file is refused now, with its line, not half-applied later
     # Open (and migrate) the store before anything else: a locked or unreachable store
     # is the most common start-up failure and should fail fast.
     connect(settings.clickhouse).close()
@@ -78,19 +80,24 @@ def run(settings: Settings, announce: Callable[[dict], None] | None = None, logl
         worker = _faust_worker(app, worker_parts, settings, info, say, loglevel)
         with contextlib.suppress(SystemExit):
             worker.execute_from_commandline()
-        if fatal:
-            raise broker.BrokerError(fatal[0])
-        crash = worker.crash_reason  # mode logs a crash and returns as if stopped: we do not
-        if isinstance(crash, PartnerPulseError):
-            raise crash
-        if crash is not None:
-            raise PipelineError(f"the worker stopped on an error: {worker_parts.describe(crash)}")
-        if getattr(worker, "lost", None) is not None:
-            raise PipelineError(
-                "stopped before the embedded broker was drained: "
-                + (f"at least {worker.lost:,} events it held were not stored and are lost"
-                   if worker.lost else "events it still held, if any, were not stored and are lost")
-            )  # fmt: skip
+        _raise_what_stopped_it(worker, worker_parts, fatal)
+
+
+def _raise_what_stopped_it(worker, worker_parts, fatal: list[str]) -> None:
+    """A stop that was not asked for is an error with its reason (exit status 1)."""
+    if fatal:
+        raise broker.BrokerError(fatal[0])
+    crash = worker.crash_reason  # mode logs a crash and returns as if stopped: we do not
+    if isinstance(crash, PartnerPulseError):
+        raise crash
+    if crash is not None:
+        raise PipelineError(f"the worker stopped on an error: {worker_parts.describe(crash)}")
+    if getattr(worker, "lost", None) is not None:
+        raise PipelineError(
+            "stopped before the embedded broker was drained: "
+            + (f"at least {worker.lost:,} events it held were not stored and are lost"
+               if worker.lost else "events it still held, if any, were not stored and are lost")
+        )  # fmt: skip
 
 
 def _exit_now(message: str) -> None:

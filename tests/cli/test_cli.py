@@ -88,3 +88,82 @@ def test_tables_fit_an_80_column_terminal_and_bad_options_are_sentences(settings
         bad = cli(settings, *args, extra_env=narrow)
         assert bad.returncode != 0 and words in bad.stderr and b"Traceback" not in bad.stderr, args
     assert cli(settings, "--version").stdout.startswith(b"partnerpulse ")
+
+
+def test_explain_through_the_pipeline_and_offline_agree(settings, pipeline):
+    assert cli(settings, "send", str(EXAMPLES / "events.jsonl")).returncode == 0
+    pipeline.wait_processed(14)
+    question = ["explain", "acme-reseller", "--as-of", "2026-12-25", "--since", "2026-11-21T00:00:00Z"]
+    online = cli(settings, *question, "--format", "json")
+    assert online.returncode == 0, online.stderr.decode()
+    answer = orjson.loads(online.stdout)
+    # The window (21 Oct, 21 Nov] held the joint event of 30 Oct and the webinar of 20 Nov;
+    # (25 Nov, 25 Dec] holds nothing: both left. The meeting of 21 Nov 08:15 is in neither.
+    assert sorted((d["effect"], d["time"][:10]) for d in answer["drivers"]) == [
+        ("left", "2026-10-30"),
+        ("left", "2026-11-20"),
+    ]
+    assert answer["summary"].startswith(
+        f"Score {answer['then']['score']:.1f} → {answer['now']['score']:.1f} since 21 Nov: "
+    )
+    table = cli(settings, *question, extra_env={"COLUMNS": "80"})
+    assert table.returncode == 0, table.stderr.decode()
+    lines = table.stdout.decode().splitlines()
+    assert max(len(line) for line in lines) <= 80
+    shown = table.stdout.decode()
+    assert shown.replace("\n", " ").startswith(answer["summary"][:40])
+    assert "quality" in shown and "│" in shown and "left" in shown
+    new = orjson.loads(cli(settings, "explain", "northwind", "--as-of", "2026-10-20", "--format", "json").stdout)
+    assert new["then"] is None and new["summary"].startswith("New since 20 Sep: ")
+    for args, words in ((["explain", "nobody"], b"no partner 'nobody' is known"),
+                        (["explain", "acme-reseller", "--since", "2027-01-01"], b"--since 2027-01-01T00:00:00Z must be"),
+                        (["explain", "acme-reseller", "--as-of", "someday"], b"--as-of 'someday'")):  # fmt: skip
+        bad = cli(settings, *args)
+        assert bad.returncode == 1 and words in bad.stderr and b"Traceback" not in bad.stderr, (args, bad.stderr)
+
+    assert pipeline.stop() == 0
+    offline = cli(settings, *question, "--format", "json")
+    assert offline.returncode == 0 and orjson.loads(offline.stdout) == answer
+
+
+def test_fit_from_a_crm_export_and_a_changed_ideal_without_reingesting(settings, pipeline, tmp_path):
+    mappings = EXAMPLES.parent / "mappings"
+    sent = cli(settings, "send", str(mappings / "crm-partner-profiles.csv"), "--mapping",
+               str(mappings / "crm-partner-profiles.yaml"))  # fmt: skip
+    assert sent.returncode == 0, sent.stderr.decode()
+    assert cli(settings, "send", str(EXAMPLES / "events.jsonl")).returncode == 0
+    pipeline.wait_processed(4 + 14)
+    rows = {r["partner_id"]: r for r in orjson.loads(cli(settings, "health", "--as-of", "2026-11-25", "--format",
+                                                          "json").stdout)}  # fmt: skip
+    assert rows["acme-reseller"]["fit"] == 100.0 and rows["acme-reseller"]["fit_gaps"] == []
+    # segments 3 + specializations 2 + regions 1 of 9 (no storage-expert, fewer than 50 staff)
+    assert rows["northwind"]["fit"] == 66.7
+    assert rows["globex-partners"]["fit"] == 0.0
+    assert (
+        rows["globex-partners"]["fit_gaps"][0]
+        == "must: business_model is distributor, not one of reseller, var, msp, si"
+    )
+    for r in rows.values():
+        assert r["quadrant"] in ("core", "invest", "review", "deprioritise")
+    invest = orjson.loads(cli(settings, "health", "--as-of", "2026-11-25", "--quadrant", "invest", "--format",
+                              "json").stdout)  # fmt: skip
+    assert {r["partner_id"] for r in invest} == {p for p, r in rows.items() if r["quadrant"] == "invest"}
+    header = cli(settings, "health", "--format", "csv").stdout.decode().splitlines()[0]
+    assert header.startswith("partner_id,name,status,score,fit,quadrant,fit_gaps,")
+    assert pipeline.stop() == 0
+
+    # A stricter ideal: every partner's fit changes at once, nothing re-ingested.
+    strict = tmp_path / "ideal.yaml"
+    strict.write_text("must_have:\n  - {field: employees, at_least: 100}\n")
+    again = {r["partner_id"]: r for r in orjson.loads(cli(settings, "health", "--as-of", "2026-11-25", "--format", "json",
+                                                           extra_env={"PARTNERPULSE_IDEAL_PARTNER": str(strict)}).stdout)}  # fmt: skip
+    assert (again["acme-reseller"]["fit"], again["globex-partners"]["fit"]) == (0.0, 100.0)
+
+    # A broken one is refused with its line, by the CLI and by `up`, never half-applied.
+    strict.write_text("must_have:\n  - {field: employees, at_least: lots}\n")
+    env = {"PARTNERPULSE_IDEAL_PARTNER": str(strict)}
+    for args in (["health"], ["up"]):
+        refused = cli(settings, *args, extra_env=env, timeout=60)
+        assert refused.returncode == 1, (args, refused.stderr)
+        assert f"{strict}:2: at_least takes a number, got 'lots'".encode() in refused.stderr, refused.stderr
+        assert b"Traceback" not in refused.stderr

@@ -155,7 +155,10 @@ def test_authorize_is_strict():
 # --- CSV --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("name", "rows"), [("webinar-attendees", 5), ("event-attendance", 4), ("crm-activities", 4)])
+@pytest.mark.parametrize(
+    ("name", "rows"),
+    [("webinar-attendees", 5), ("event-attendance", 4), ("crm-activities", 4), ("crm-partner-profiles", 4)],
+)
 def test_shipped_samples_import_cleanly(name, rows):
     result = csvimport.read_csv(MAPPINGS / f"{name}.csv", csvimport.load_mapping(MAPPINGS / f"{name}.yaml"))
     assert (len(result.accepted), len(result.rejected)) == (rows, 0)

@@ -36,7 +36,8 @@ class Collector(HTMLParser):
 def sample_data() -> dict:
     rows = [{"partner_id": "p1", "name": HOSTILE, "score": 12.5, "status": "disengaged", "days_since_last": 40.0,
              "silence_limit_days": 30.0, "usual_gap_days": 6.0, "trend": -1.0, "quality_minutes_30d": 0.0, "partner_share": None, "ecosystem_partners": 0,
-             "quality": 0.0, "recency": 0.1, "reciprocity": 0.0, "breadth": 0.2, "momentum": 0.0}]  # fmt: skip
+             "quality": 0.0, "recency": 0.1, "reciprocity": 0.0, "breadth": 0.2, "momentum": 0.0, "fit": 72.0,
+             "quadrant": "invest"}]  # fmt: skip
     return {
         "as_of": "2026-11-26T00:00:00Z",
         "from": "2026-05-30T00:00:00Z",
@@ -73,6 +74,18 @@ def sample_data() -> dict:
             },
             "reciprocity": {"rows": [{"time": "2026-10-05 00:00:00", "initiated_by": "partner", "engagements": 1}]},
             "ecosystem": {"rows": []},
+            "fit_quadrants": {
+                "rows": [
+                    {
+                        "partner_id": "p1",
+                        "name": HOSTILE,
+                        "fit": 72.0,
+                        "score": 12.5,
+                        "quadrant": "invest",
+                        "fit_gaps": HOSTILE,
+                    }
+                ]
+            },
             "alert_timeline": {
                 "rows": [
                     {
@@ -85,6 +98,30 @@ def sample_data() -> dict:
                     }
                 ]
             },
+        },
+        "explanations": {
+            "p1": {
+                "summary": HOSTILE,
+                "score_delta": -30.0,
+                "command": "partnerpulse explain p1 --as-of 2026-11-26T00:00:00Z",
+                "contributions": {
+                    "quality": -20.0,
+                    "recency": -10.0,
+                    "reciprocity": 0.0,
+                    "breadth": 0.0,
+                    "momentum": 0.0,
+                },
+                "drivers": [
+                    {
+                        "id": HOSTILE,
+                        "source": HOSTILE,
+                        "type": "partner.webinar",
+                        "time": "2026-10-20T10:00:00Z",
+                        "quality_minutes": 90.0,
+                        "effect": "left",
+                    }
+                ],
+            }
         },
         "dead_letters": [{"code": "bad_time", "count": 2}],
         "counts": {"engagement_events": 1, "partners": 1, "dead_letters": 2, "partners_engaged": 1},
@@ -131,6 +168,8 @@ def test_demo_end_to_end(settings, tmp_path):
     rows = orjson.loads(listed.stdout)
     assert len(rows) == 16
     assert all(r["name"] for r in rows)  # profiles joined
+    assert {r["quadrant"] for r in rows} == {"core", "invest", "review", "deprioritise"}  # fit profiles fill all four
+    assert "Fit × engagement" in text and "Why their scores moved" in text
     statuses = {r["partner_id"]: r["status"] for r in rows}
     assert statuses["acme-000"] in ("healthy", "at_risk")  # steady
     assert statuses["northwind-001"] == "disengaged"  # fader

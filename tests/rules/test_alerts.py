@@ -149,6 +149,28 @@ def test_alert_ids_are_stable_per_episode():
     assert a != alerting.alert_id("p", "disengaged", T)
 
 
+def test_an_alert_fired_for_a_right_partner_has_high_priority():
+    lapsed = [health(status="disengaged", silent=40, gap=10) for _ in range(3)]
+    for h, pid in zip(lapsed, ("core", "drifting", "unknown"), strict=True):
+        h.metrics.partner_id = pid
+    episodes: alerting.Episodes = {}
+    fired = alerting.decide(lapsed, episodes, T, S, {"core": 60.0, "drifting": 59.9})
+    assert {(a.partner_id, a.kind): a.priority for a in fired if a.kind == "disengaged"} == {
+        ("core", "disengaged"): "high", ("drifting", "disengaged"): "normal", ("unknown", "disengaged"): "normal",
+    }  # fmt: skip
+    assert all(a.cloudevent()["data"]["priority"] == a.priority for a in fired)
+
+
+def test_every_alert_version_links_to_its_explanation():
+    fired = alerting.Alert("a1", "acme reseller", "quiet", "firing", T, None, "why", "", {}, None)
+    resolved = dataclasses.replace(fired, state="resolved", resolved_at=T + timedelta(days=5), resolved_metrics={})
+    assert fired.cloudevent()["data"]["explain"] == {
+        "command": "partnerpulse explain acme reseller --as-of 2026-06-01T00:00:00Z",
+        "api": "/api/explain?partner=acme+reseller&as_of=2026-06-01T00%3A00%3A00Z",
+    }
+    assert resolved.as_json()["explain"]["command"].endswith("--as-of 2026-06-06T00:00:00Z")
+
+
 # --- scenarios through the real pipeline -------------------------------------------------
 
 EVENTS = oracle.scenario()

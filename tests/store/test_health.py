@@ -90,7 +90,8 @@ def test_health_matches_the_oracle_at_many_times(settings, pipeline):
     one = orjson.loads(cli(settings, "health", "--as-of", t, "--partner", "p03-listener", "--format", "json").stdout)
     assert [r["partner_id"] for r in one] == ["p03-listener"] and one[0]["partner_initiated_share"] == 0.0
     csv_out = cli(settings, "health", "--as-of", t, "--format", "csv").stdout.decode().splitlines()
-    assert csv_out[0].startswith("partner_id,name,status,score,quality_minutes_30d") and len(csv_out) == 13
+    assert csv_out[0].startswith("partner_id,name,status,score,fit,quadrant,fit_gaps,quality_minutes_30d")
+    assert len(csv_out) == 13
     table = cli(settings, "health", "--as-of", t)
     assert table.returncode == 0 and b"p01-fader" in table.stdout and b"disengaged" in table.stdout
     bad = cli(settings, "health", "--as-of", "last tuesday")
