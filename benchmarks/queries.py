@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
+from streams.reporting.explain import explain
 from streams.reporting.health_rows import health
 from streams.reporting.panels import dashboards, expand
 from streams.reporting.report import report_data
@@ -137,6 +138,9 @@ def measure(client, args, end: datetime) -> None:
     as_of = end.isoformat().replace("+00:00", "Z")
     rows.append(("health (every partner, as of T)", *timed(lambda: health(client, as_of=as_of), args.repeats)))
     rows.append(("report data (all overview panels)", *timed(lambda: report_data(client, as_of), args.repeats)))
+    # explain for one partner (§7: metrics at T0 and T, drivers, alert transitions).
+    rows.append(("explain one partner (T0 = T − 30 d)",
+                 *timed(lambda: explain(client, "p1", as_of=as_of), args.repeats)))  # fmt: skip
     for d in dashboards(scoring):
         for p in d.panels:
             sql = expand(p.sql, end - timedelta(days=180), end, 86400, {"partner": "p1"})

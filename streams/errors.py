@@ -32,6 +32,10 @@ class FitError(PartnerPulseError, ValueError):
     """The ideal partner file is unusable; the message names its line and the reason."""
 
 
+class NotFoundError(PartnerPulseError, ValueError):
+    """What was asked about does not exist (an unknown partner): the API answers 404."""
+
+
 class MappingError(PartnerPulseError, ValueError):
     """A CSV mapping file is unusable; the message says where."""
 

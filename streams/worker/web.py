@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 import faust
 import orjson
 
+from streams.errors import NotFoundError
 from streams.formats import iso, iso_or_none
 from streams.ingest.replay import replay
 from streams.reporting.queries import QUERIES
@@ -131,6 +132,8 @@ def register(app: faust.App, w) -> None:
             return web.json({"error": f"no query named {name!r}"}, status=404)
         try:
             result = await w.store.run(query, **dict(request.query))
+        except NotFoundError as exc:
+            return web.json({"error": str(exc)}, status=404)
         except (TypeError, ValueError) as exc:
             return web.json({"error": str(exc)}, status=400)
         return web.bytes(orjson.dumps(result, default=str), content_type="application/json")

@@ -38,5 +38,5 @@ def test_the_server_does_what_the_spec_says(open_pipeline):
     )  # fmt: skip
     report = run.stdout[-6000:] + run.stderr[-2000:]
     assert run.returncode == 0, report
-    assert "Operations:       6 selected / 6 total" in run.stdout, report
+    assert "Operations:       7 selected / 7 total" in run.stdout, report
     assert " passed" in run.stdout and "failed" not in run.stdout.split("SUMMARY")[-1], report

@@ -107,7 +107,7 @@ def test_more_partitions_than_workers_and_a_worker_joining_late(broker, tmp_path
     to it, each is owned by one worker, and every event is stored once."""
     from tests.worker.test_pipeline import events, wait_stored
 
-    n = 40_000
+    n = 16_000
     with running_broker(broker) as bootstrap:
         base = dataclasses.replace(settings, kafka=bootstrap, clickhouse=shared_store, session_timeout=6.0,
                                    partitions=8)  # fmt: skip
