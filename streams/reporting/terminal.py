@@ -78,7 +78,8 @@ def _silence(r: dict) -> str:
 
 
 def alerts_table(rows: list[dict], width: int = 200, wide: bool = False) -> Table:
-    table = Table(title=f"Alerts — {len(rows)}, newest first", title_justify="left")
+    high = " · ▲ high priority: a right partner (fit ≥ 60)" if any(r.get("priority") == "high" for r in rows) else ""
+    table = Table(title=f"Alerts — {len(rows)}, newest first{high}", title_justify="left")
     columns = [name for name, _ in _shown(_ALERT_COLUMNS, width, wide)]
     for name in columns:
         if name in ("partner", "why", "delivery"):
@@ -91,7 +92,8 @@ def alerts_table(rows: list[dict], width: int = 200, wide: bool = False) -> Tabl
         waiting = any(d["state"] != "delivered" and not d["attempts"] for d in r.get("deliveries", []))
         cells = {
             "partner": escape(r.get("name") or r["partner_id"]),
-            "kind": r["kind"],
+            # A right partner's alert (fit ≥ 60 when it fired, §8) says so where it is read first.
+            "kind": r["kind"] + (" [bold magenta]▲[/]" if r.get("priority") == "high" else ""),
             "state": "[bold red]firing[/]" if firing else "[green]resolved[/]",
             "fired": r["fired_at"][:10],
             "resolved": (r["resolved_at"] or "")[:10],
