@@ -130,6 +130,7 @@ def test_the_openapi_spec_names_each_route_s_scope_as_served():
     schemes = {route: [name for s in op["security"] for name in s] for route, item in spec["paths"].items()
                for op in item.values()}  # fmt: skip
     assert schemes == {"/healthz": [], "/readyz": [], "/status": ["read", "admin"], "/api/{name}": ["read", "admin"],
+                       "/api/explain": ["read", "admin"],
                        "/dlq/replay": ["admin"], "/events": ["ingest"]}  # fmt: skip
     assert set(spec["components"]["securitySchemes"]) == {"ingest", "read", "admin"}
     assert "security" not in spec  # no route is covered by a default it does not enforce
