@@ -9,9 +9,11 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from streams.formats import iso, parse_as_of
-from streams.reporting.health_rows import as_dict, fits_at
+from streams.reporting.health_rows import as_dict
 from streams.rules.explanation import explanation
+from streams.rules.fit import load_ideal
 from streams.rules.scoring import assess, load_scoring
+from streams.store import profiles
 from streams.store.alerts import transitions
 from streams.store.drivers import window_drivers
 from streams.store.metrics import compute_metrics_at
@@ -51,7 +53,8 @@ def explain(client: Client, partner: str, as_of: str | None = None, since: str |
             )
         raise ValueError(f"partner {partner!r} has no engagement at or before {iso(now_t)}: nothing to explain yet")
     name = partner_names(client).get(partner)
-    fit_then, fit_now = (fits_at(client, t, partner).get(partner) for t in (then_t, now_t))
+    fits = profiles.fit_history(client, now_t, load_ideal(), partner)  # one read serves both times
+    fit_then, fit_now = (profiles.as_of(fits, t).get(partner) for t in (then_t, now_t))
     found = explanation(then, now, window_drivers(client, partner, then_t, now_t, scoring),
                         transitions(client, partner, then_t, now_t), then_t, scoring)  # fmt: skip
     return {

@@ -9,10 +9,11 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from streams.formats import iso, parse_as_of
-from streams.rules.fit import Fit, assess_fit, load_ideal, quadrant
+from streams.rules.fit import Fit, load_ideal
+from streams.rules.fit import quadrant as quadrant_of
 from streams.rules.scoring import COMPONENTS, METRICS, Health, assess, load_scoring
 from streams.store.metrics import compute_metrics
-from streams.store.profiles import fit_profiles
+from streams.store.profiles import fits_at
 from streams.store.reads import partner_names
 
 STATUS_ORDER = {"disengaged": 0, "at_risk": 1, "new": 2, "healthy": 3}
@@ -37,7 +38,7 @@ def as_dict(h: Health, name: str | None, fit: Fit | None = None) -> dict[str, An
         "status": h.status,
         "fit": fit.fit,
         "fit_gaps": fit.fit_gaps,
-        "quadrant": quadrant(fit.fit, h.score),
+        "quadrant": quadrant_of(fit.fit, h.score),
     }
 
 
@@ -48,12 +49,6 @@ def flat_health_row(row: dict[str, Any]) -> dict[str, Any]:
         "fit_gaps": "; ".join(row["fit_gaps"]),
         **{f"components.{k}": v for k, v in row["components"].items()},
     }
-
-
-def fits_at(client: Client, t: datetime, partner: str | None = None) -> dict[str, Fit]:
-    """Each partner's fit at T: its latest fit profile by then, against the ideal partner."""
-    ideal = load_ideal()
-    return {pid: assess_fit(p, ideal) for pid, p in fit_profiles(client, t, partner).items()}
 
 
 def health(
@@ -67,7 +62,7 @@ def health(
     when = parse_as_of(as_of)
     scoring = load_scoring()
     names = partner_names(client)
-    fits = fits_at(client, when, partner)
+    fits = fits_at(client, when, load_ideal(), partner)
     healths = [assess(m, scoring) for m in compute_metrics(client, when, scoring, partner)]
     rows = [as_dict(h, names.get(h.metrics.partner_id), fits.get(h.metrics.partner_id)) for h in healths]
     if status:

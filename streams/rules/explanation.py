@@ -6,6 +6,7 @@ Pure: it takes the two assessments (T0 and T), the engagements that entered or l
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -138,11 +139,7 @@ def summary(
 
 def _minus(text: str) -> str:
     """Signed numbers with a real minus sign, as people write them."""
-    out = []
-    for i, ch in enumerate(text):
-        out.append("−" if ch == "-" and i + 1 < len(text) and text[i + 1].isdigit() and (i == 0 or text[i - 1] in " (")
-                   else ch)  # fmt: skip
-    return "".join(out)
+    return re.sub(r"(^|[ (])-(?=\d)", "\\1−", text)
 
 
 def explanation(

@@ -64,16 +64,17 @@ class Condition:
         have = profile.get(self.field)
         if have is None or have == []:
             return (
-                f"{self.field} unknown ({self._wanted(True)})"
+                f"{self.field} unknown ({self.wanted(True)})"
                 if have is None
-                else f"no {self.field} ({self._wanted(True)})"
+                else f"no {self.field} ({self.wanted(True)})"
             )
         shown = ", ".join(map(str, have)) if isinstance(have, list) else _number(have)
         if self.op in ("includes", "overlaps"):
-            return f"{self.field} {shown}: {self._wanted()}"
-        return f"{self.field} is {shown}, {self._wanted()}"
+            return f"{self.field} {shown}: {self.wanted()}"
+        return f"{self.field} is {shown}, {self.wanted()}"
 
-    def _wanted(self, missing: bool = False) -> str:
+    def wanted(self, missing: bool = False) -> str:
+        """What the condition asks for (`missing`: said to a partner without the field)."""
         v = self.value
         if self.op in ("at_least", "at_most"):
             return f"wanted at {self.op.removeprefix('at_')} {_number(v)}"
@@ -257,8 +258,8 @@ def fit_sql(ideal: Ideal, profile: str = "fit_profile") -> str:
 def gaps_sql(ideal: Ideal, profile: str = "fit_profile") -> str:
     """fit_gaps as one '; '-joined string in ClickHouse (what is wanted, not the partner's
     values: those are in `health`), for the dashboards' hover."""
-    phrases = [(c, f"must: {c.field}: {c._wanted(True)}") for c in ideal.must_have]
-    phrases += [(c, f"{c.field}: {c._wanted(True)}") for c in ideal.nice_to_have]
+    phrases = [(c, f"must: {c.field}: {c.wanted(True)}") for c in ideal.must_have]
+    phrases += [(c, f"{c.field}: {c.wanted(True)}") for c in ideal.nice_to_have]
     items = ", ".join(f"if({_condition_sql(c, profile)}, '', {sql_string(text)})" for c, text in phrases)
     joined = f"arrayStringConcat(arrayFilter(x -> x != '', [{items or chr(39) * 2}]), '; ')"
     return f"if(ifNull({profile}, '') IN ('', '{{}}'), '', {joined})"

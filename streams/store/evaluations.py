@@ -11,7 +11,7 @@ from clickhouse_connect.driver.client import Client
 from streams.formats import aware
 from streams.rules import alerting
 from streams.rules.alerting import Episodes
-from streams.rules.fit import Ideal, assess_fit, load_ideal
+from streams.rules.fit import Ideal, load_ideal
 from streams.rules.scoring import COMPONENTS, METRICS, Health, Scoring, assess
 from streams.rules.watermark import midnight_at_or_before, midnights_between, watermark
 from streams.store import outbox, profiles
@@ -107,11 +107,11 @@ class Evaluator:
         by_midnight = compute_metrics_at(client, midnights, self.scoring)
         rows, changed = [], []
         episodes = self.open_episodes(client)
-        history = profiles.fit_history(client, midnights[-1])
+        history = profiles.fit_history(client, midnights[-1], self.ideal)
         for midnight in midnights:
             healths = [assess(m, self.scoring) for m in by_midnight[midnight]]
             rows += [health_row(midnight, h) for h in healths]
-            fits = {pid: assess_fit(p, self.ideal).fit for pid, p in profiles.as_of(history, midnight).items()}
+            fits = {pid: f.fit for pid, f in profiles.as_of(history, midnight).items()}
             changed += alerting.decide(healths, episodes, midnight, self.scoring, fits)
         if rows:
             client.insert("partner_health", rows, column_names=HEALTH_COLUMNS)

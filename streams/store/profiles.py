@@ -1,23 +1,24 @@
-"""Partners' fit profiles (../shared/CONTRACT.md §8): per partner, the fit fields of its
-latest profile event (by event time) that carried any. Fit is computed from them and the
-ideal partner file when read (`streams.rules.fit`), never stored."""
+"""Partners' fit (../shared/CONTRACT.md §8) from their profiles: per partner, the fit
+fields of its latest profile event (by event time) that carried any. Fit is computed
+from them and the ideal partner when read (`streams.rules.fit`), never stored."""
 
 from __future__ import annotations
 
 import bisect
 from datetime import UTC, datetime
-from typing import Any
 
 import orjson
 from clickhouse_connect.driver.client import Client
 
 from streams.formats import aware
+from streams.rules.fit import Fit, Ideal, assess_fit
 
-History = dict[str, tuple[list[datetime], list[dict[str, Any]]]]  # partner -> (times, profiles), by time
+History = dict[str, tuple[list[datetime], list[Fit]]]  # partner -> (times, fit from each profile), by time
 
 
-def fit_history(client: Client, until: datetime, partner: str | None = None) -> History:
-    """Every profile event with fit fields up to `until`, per partner in time order."""
+def fit_history(client: Client, until: datetime, ideal: Ideal, partner: str | None = None) -> History:
+    """The fit of every profile event with fit fields up to `until`, per partner in time
+    order: each profile assessed once, whatever number of times it is then asked about."""
     rows = client.query(
         "SELECT partner_id, updated_at, fit FROM partners "
         "WHERE updated_at <= {until:DateTime64(3, 'UTC')} AND fit NOT IN ('', '{}') "
@@ -27,21 +28,21 @@ def fit_history(client: Client, until: datetime, partner: str | None = None) -> 
     ).result_rows  # fmt: skip
     out: History = {}
     for pid, at, fit in rows:
-        times, profiles = out.setdefault(pid, ([], []))
+        times, fits = out.setdefault(pid, ([], []))
         times.append(aware(at))
-        profiles.append(orjson.loads(fit))
+        fits.append(assess_fit(orjson.loads(fit), ideal))
     return out
 
 
-def as_of(history: History, t: datetime) -> dict[str, dict[str, Any]]:
-    """Each partner's fit profile at `t`: the latest at or before it."""
-    out = {}
-    for pid, (times, profiles) in history.items():
+def as_of(history: History, t: datetime) -> dict[str, Fit]:
+    """Each partner's fit at `t`: from its latest fit profile at or before it."""
+    out: dict[str, Fit] = {}
+    for pid, (times, fits) in history.items():
         i = bisect.bisect_right(times, t)
         if i:
-            out[pid] = profiles[i - 1]
+            out[pid] = fits[i - 1]
     return out
 
 
-def fit_profiles(client: Client, t: datetime, partner: str | None = None) -> dict[str, dict[str, Any]]:
-    return as_of(fit_history(client, t, partner), t)
+def fits_at(client: Client, t: datetime, ideal: Ideal, partner: str | None = None) -> dict[str, Fit]:
+    return as_of(fit_history(client, t, ideal, partner), t)

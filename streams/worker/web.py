@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 import faust
 import orjson
+from aiohttp.http_exceptions import HttpProcessingError
 
 from streams.errors import NotFoundError
 from streams.formats import iso, iso_or_none
@@ -30,8 +31,6 @@ class OneLineForBadRequests(logging.Filter):
     watches `up` it is one line saying what was refused."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        from aiohttp.http_exceptions import HttpProcessingError
-
         exc = record.exc_info[1] if record.exc_info else None
         if isinstance(exc, HttpProcessingError):
             reason = " ".join(str(exc.message).split())
