@@ -28,7 +28,13 @@ up: $(STAMP)
 kafka: $(STAMP)
 	$(PY) -m tests.apache_kafka
 
-test: $(STAMP) lint
+# Grafana's own dashboard types for the schema check (tests/reporting/test_grafana_schema.py).
+SCHEMA_CHECK := tests/grafana_schema/node_modules/.package-lock.json
+$(SCHEMA_CHECK): tests/grafana_schema/package-lock.json
+	npm ci --prefix tests/grafana_schema --no-audit --no-fund --loglevel=error
+	touch $(SCHEMA_CHECK)
+
+test: $(STAMP) $(SCHEMA_CHECK) lint
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
@@ -40,4 +46,4 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info tests/grafana_schema/node_modules

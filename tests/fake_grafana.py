@@ -13,8 +13,10 @@ RULE_REQUIRED = ("title", "ruleGroup", "folderUID", "condition", "data", "noData
 
 
 class FakeGrafana:
-    def __init__(self, token: str, plugins=("grafana-clickhouse-datasource",)):
+    def __init__(self, token: str, plugins=("grafana-clickhouse-datasource",), default_interval: int = 10):
         self.token = token
+        self.default_interval = default_interval  # what a group made by creating a rule is evaluated at
+        self.intervals: dict[tuple[str, str], int] = {}
         self.plugins = list(plugins)
         self.folders: dict[str, dict] = {}
         self.datasources: dict[str, dict] = {}
@@ -38,7 +40,8 @@ class FakeGrafana:
                 fake.requests.append((method, self.path))
                 if self.headers.get("Authorization") != f"Bearer {fake.token}":
                     return self._send(401, {"message": "Unauthorized"})
-                status, answer = fake.route(method, self.path, body)
+                provenance = "" if self.headers.get("X-Disable-Provenance") == "true" else "api"
+                status, answer = fake.route(method, self.path, body, provenance)
                 self._send(status, answer)
 
             def do_GET(self):
@@ -64,7 +67,12 @@ class FakeGrafana:
         self.server.shutdown()
         self.server.server_close()
 
-    def route(self, method: str, path: str, body):
+    def group(self, folder: str, name: str) -> dict:
+        rules = [{k: v for k, v in r.items() if k != "provenance"} for r in self.rules.values()
+                 if (r["folderUID"], r["ruleGroup"]) == (folder, name)]  # fmt: skip
+        return {"title": name, "folderUid": folder, "interval": self.intervals.get((folder, name)), "rules": rules}
+
+    def route(self, method: str, path: str, body, provenance: str = "api"):
         missing = {"message": "not found"}
         if method == "GET" and path == "/api/plugins?embedded=0":
             return 200, [{"id": p, "type": "datasource"} for p in self.plugins]
@@ -124,16 +132,33 @@ class FakeGrafana:
         if path.startswith("/api/v1/provisioning/alert-rules"):
             uid = path.removeprefix("/api/v1/provisioning/alert-rules").strip("/")
             if method == "GET":
-                return (200, self.rules[uid] | {"id": 9, "provenance": "api"}) if uid in self.rules else (404, missing)
+                return (200, self.rules[uid] | {"id": 9}) if uid in self.rules else (404, missing)
             lacking = [k for k in RULE_REQUIRED if k not in body]
             if lacking:
                 return 400, {"message": f"missing {lacking}"}
             if body["folderUID"] not in self.folders:
                 return 400, {"message": "folder not found"}
+            if method == "PUT" and self.rules.get(uid, {}).get("provenance") == "api" and not provenance:
+                return 400, {"message": "cannot change provenance from 'api' to ''"}
             if method == "POST":
-                self.rules[body["uid"]] = body
+                self.rules[body["uid"]] = body | {"provenance": provenance}
+                self.intervals.setdefault((body["folderUID"], body["ruleGroup"]), self.default_interval)
                 return 201, body
             if method == "PUT" and uid in self.rules:
-                self.rules[uid] = body
+                self.rules[uid] = body | {"provenance": provenance}
                 return 200, body
+        if path.startswith("/api/v1/provisioning/folder/") and "/rule-groups/" in path:
+            folder, name = path.removeprefix("/api/v1/provisioning/folder/").split("/rule-groups/")
+            if (folder, name) not in self.intervals:
+                return 404, missing
+            if method == "GET":
+                return 200, self.group(folder, name)
+            if method == "PUT":  # the whole group: its rules replace the stored ones
+                if not isinstance(body.get("interval"), int) or body["interval"] < 10 or body.get("title") != name:
+                    return 400, {"message": "interval (seconds, at least 10) and title required"}
+                kept = {r["uid"] for r in body.get("rules", [])}
+                self.rules = {u: r for u, r in self.rules.items()
+                              if u in kept or (r["folderUID"], r["ruleGroup"]) != (folder, name)}  # fmt: skip
+                self.intervals[(folder, name)] = body["interval"]
+                return 200, self.group(folder, name)
         return 404, missing

@@ -10,175 +10,36 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import orjson
 import yaml
 
-from streams.config import redact
 from streams.errors import PublishError
 from streams.paths import ROOT
-from streams.reporting.panel_types import DATASOURCE_TYPE, DATASOURCE_UID, Dashboard, Panel
+from streams.reporting.grafana_models import (
+    DATASOURCE_NAME,
+    FOLDER_UID,
+    RULE_GROUP,
+    RULE_INTERVAL_S,
+    alert_rules,
+    dashboard_model,
+    datasource_model,
+)
+from streams.reporting.panel_types import DATASOURCE_TYPE, DATASOURCE_UID
 from streams.reporting.panels import dashboards
 from streams.rules.scoring import Scoring
 
 DASHBOARDS_DIR = ROOT / "dashboards"
-FOLDER_UID = "partnerpulse"
-RULE_GROUP = "partnerpulse"
 PLUGIN_ID = DATASOURCE_TYPE
-DATASOURCE_NAME = "PartnerPulse ClickHouse"
-_DS_REF = {"type": DATASOURCE_TYPE, "uid": DATASOURCE_UID}
 
 
-def _panel_model(panel_id: int, p: Panel) -> dict[str, Any]:
-    x, y, w, h = p.grid
-    model: dict[str, Any] = {
-        "id": panel_id,
-        "type": p.kind,
-        "title": p.title,
-        "gridPos": {"x": x, "y": y, "w": w, "h": h},
-        "datasource": _DS_REF,
-        "targets": [
-            {
-                "refId": "A",
-                "datasource": _DS_REF,
-                "editorType": "sql",
-                "format": 0 if p.time_series else 1,  # plugin: 0 time series, 1 table
-                "queryType": "timeseries" if p.time_series else "table",
-                "rawSql": p.sql,
-            }
-        ],
-        "fieldConfig": {"defaults": {"unit": p.unit} if p.unit else {}, "overrides": []},
-        "options": {},
-    }
-    if p.description:
-        model["description"] = p.description
-    return model
-
-
-def dashboard_model(d: Dashboard) -> dict[str, Any]:
-    return {
-        "uid": d.uid,
-        "title": d.title,
-        "description": d.description,
-        "tags": ["partnerpulse"],
-        "timezone": "utc",
-        "schemaVersion": 39,
-        "editable": True,
-        "time": {"from": d.time_from, "to": "now"},
-        "templating": {
-            "list": [
-                {
-                    "name": v["name"],
-                    "label": v["label"],
-                    "type": "query",
-                    "datasource": _DS_REF,
-                    "query": v["query"],
-                    "definition": v["query"],
-                    "refresh": 2,
-                    "includeAll": False,
-                    "multi": False,
-                }
-                for v in d.variables
-            ]
-        },
-        "panels": [_panel_model(i, p) for i, p in enumerate(d.panels, start=1)],
-    }
-
-
-def _rule(uid: str, title: str, sql: str, summary: str, severity: str, folder_uid: str | None) -> dict[str, Any]:
-    rule = {
-        "uid": uid,
-        "title": title,
-        "condition": "C",
-        "data": [
-            {
-                "refId": "A",
-                "relativeTimeRange": {"from": 600, "to": 0},
-                "datasourceUid": DATASOURCE_UID,
-                "model": {"refId": "A", "editorType": "sql", "format": 1, "queryType": "table", "rawSql": sql},
-            },
-            {
-                "refId": "B",
-                "datasourceUid": "__expr__",
-                "model": {"refId": "B", "type": "reduce", "expression": "A", "reducer": "last"},
-            },
-            {
-                "refId": "C",
-                "datasourceUid": "__expr__",
-                "model": {
-                    "refId": "C",
-                    "type": "threshold",
-                    "expression": "B",
-                    "conditions": [{"evaluator": {"type": "gt", "params": [0]}}],
-                },
-            },
-        ],
-        "noDataState": "OK",
-        "execErrState": "Error",
-        "for": "0s",
-        "labels": {"team": "channel", "product": "partnerpulse", "severity": severity},
-        "annotations": {"summary": summary},
-    }
-    if folder_uid is not None:
-        rule.update(folderUID=folder_uid, ruleGroup=RULE_GROUP, orgID=1)
-    return rule
-
-
-def alert_rules(folder_uid: str | None = FOLDER_UID) -> list[dict[str, Any]]:
-    """Grafana alert rules that mirror the product's alerts: one instance per partner."""
-    rules = []
-    for kind, summary in (
-        ("quiet", "Partner {{ $labels.partner_id }} has been silent for twice its usual gap: reach out"),
-        ("disengaged", "Partner {{ $labels.partner_id }} has stopped coming (silent past its own limit)"),
-        ("declining", "Partner {{ $labels.partner_id }} engages far less often than usual (unlikely by chance)"),
-        ("one_sided", "The relationship with {{ $labels.partner_id }} is one-sided"),
-    ):
-        rules.append(_rule(
-            f"partnerpulse-{kind.replace('_', '-')}", f"PartnerPulse: {kind.replace('_', '-')} partners",
-            "SELECT partner_id, toUInt8(1) AS firing FROM partner_alerts FINAL "
-            f"WHERE kind = '{kind}' AND state = 'firing'",
-            summary, "warning" if kind != "disengaged" else "critical", folder_uid,
-        ))  # fmt: skip
-    rules.append(_rule(
-        "partnerpulse-dead-letters", "PartnerPulse: dead letters in the last 15 minutes",
-        "SELECT count() AS dead_letters FROM dead_letters WHERE received_at >= now() - INTERVAL 15 MINUTE",
-        "{{ $values.B }} records went to the dead letters in the last 15 minutes: run `partnerpulse dlq list`",
-        "warning", folder_uid,
-    ))  # fmt: skip
-    return rules
-
-
-def datasource_model(dsn: str) -> dict[str, Any]:
-    """The API model of the ClickHouse datasource, from PARTNERPULSE_CLICKHOUSE."""
-    parts = urlsplit(dsn)
-    if parts.scheme not in ("http", "https"):
-        raise PublishError(
-            "Grafana needs a ClickHouse server: set PARTNERPULSE_CLICKHOUSE to http(s)://user:pass@host:port/db "
-            f"(it is {redact(dsn)!r})"
-        )
-    return {
-        "uid": DATASOURCE_UID,
-        "name": DATASOURCE_NAME,
-        "type": DATASOURCE_TYPE,
-        "access": "proxy",
-        "jsonData": {
-            "host": parts.hostname,
-            "port": parts.port or (8443 if parts.scheme == "https" else 8123),
-            "protocol": "http",
-            "secure": parts.scheme == "https",
-            "username": unquote(parts.username or "default"),
-            "defaultDatabase": unquote(parts.path.strip("/")) or "partnerpulse",
-        },
-        "secureJsonData": {"password": unquote(parts.password or "")},
-    }
-
-
-def provisioning_files(scoring: Scoring) -> dict[str, str]:
+def provisioning_files(scoring: Scoring, runbook_url: str | None = None) -> dict[str, str]:
     """Relative path under dashboards/ -> content, for Grafana's file provisioning."""
     files = {}
     for d in dashboards(scoring):
-        files[f"json/{d.uid}.json"] = orjson.dumps(dashboard_model(d), option=orjson.OPT_INDENT_2).decode() + "\n"
+        model = dashboard_model(d, scoring)
+        files[f"json/{d.uid}.json"] = orjson.dumps(model, option=orjson.OPT_INDENT_2).decode() + "\n"
     datasource = {
         "apiVersion": 1,
         "datasources": [{
@@ -200,8 +61,8 @@ def provisioning_files(scoring: Scoring) -> dict[str, str]:
     }  # fmt: skip
     rules = {
         "apiVersion": 1,
-        "groups": [{"orgId": 1, "name": RULE_GROUP, "folder": "PartnerPulse", "interval": "1m",
-                    "rules": alert_rules(folder_uid=None)}],
+        "groups": [{"orgId": 1, "name": RULE_GROUP, "folder": "PartnerPulse", "interval": f"{RULE_INTERVAL_S}s",
+                    "rules": alert_rules(scoring, folder_uid=None, runbook_url=runbook_url)}],
     }  # fmt: skip
     header = "# Generated by `partnerpulse dashboards build` from streams/reporting/panels.py and streams/reporting/grafana.py.\n"
     for name, doc in (("datasources", datasource), ("dashboards", provider), ("alerting", rules)):
@@ -209,9 +70,9 @@ def provisioning_files(scoring: Scoring) -> dict[str, str]:
     return files
 
 
-def build(scoring: Scoring, out: Path = DASHBOARDS_DIR) -> list[Path]:
+def build(scoring: Scoring, out: Path = DASHBOARDS_DIR, runbook_url: str | None = None) -> list[Path]:
     written = []
-    for relative, content in provisioning_files(scoring).items():
+    for relative, content in provisioning_files(scoring, runbook_url).items():
         path = out / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         if not path.exists() or path.read_text() != content:
@@ -255,7 +116,7 @@ def _upsert(report: PublishReport, label: str, get, unchanged, update, create) -
         report.updated.append(label)
 
 
-def _publish_all(api, scoring: Scoring, datasource: dict[str, Any], folder: str) -> PublishReport:
+def _publish_all(api, scoring: Scoring, datasource: dict[str, Any], folder: str, options: RuleOptions) -> PublishReport:
     report = PublishReport()
     if not any(p.get("id") == PLUGIN_ID for p in api.plugin.list()):
         raise PublishError(
@@ -272,22 +133,46 @@ def _publish_all(api, scoring: Scoring, datasource: dict[str, Any], folder: str)
             lambda: api.datasource.update_datasource_by_uid(DATASOURCE_UID, datasource),
             lambda: api.datasource.create_datasource(datasource))  # fmt: skip
     for d in dashboards(scoring):
-        model = dashboard_model(d)
+        model = dashboard_model(d, scoring)
         put = {"dashboard": model, "folderUid": FOLDER_UID, "overwrite": True, "message": "partnerpulse publish"}
         _upsert(report, f"dashboard {d.title}", lambda uid=d.uid: api.dashboard.get_dashboard(uid),
                 lambda have, model=model: _same(model, have.get("dashboard"))
                 and have.get("meta", {}).get("folderUid") == FOLDER_UID,
                 lambda put=put: api.dashboard.update_dashboard(put),
                 lambda put=put: api.dashboard.update_dashboard(put))  # fmt: skip
-    for rule in alert_rules():
-        _upsert(report, f"alert rule {rule['title']}", lambda uid=rule["uid"]: api.alertingprovisioning.get_alertrule(uid),
-                lambda have, rule=rule: _same(rule, have),
-                lambda rule=rule: api.alertingprovisioning.update_alertrule(rule["uid"], rule),
-                lambda rule=rule: api.alertingprovisioning.create_alertrule(rule))  # fmt: skip
+    _publish_rules(api, report, scoring, options)
     return report
 
 
-def publish(url: str, token: str | None, scoring: Scoring, dsn: str, folder: str = "PartnerPulse") -> PublishReport:
+@dataclass(frozen=True)
+class RuleOptions:
+    """How alert rules are published: `editable` ones carry no API provenance (Grafana's UI
+    may then change them, and the next publish puts them back); `runbook_url` is where
+    dashboards/RUNBOOK.md is hosted."""
+
+    editable: bool = False
+    runbook_url: str | None = None
+
+
+def _publish_rules(api, report: PublishReport, scoring: Scoring, options: RuleOptions) -> None:
+    """The rules, then their group's evaluation interval (a new group gets the server's
+    default, not the provisioning file's)."""
+    provenance = "" if options.editable else "api"
+    rules = alert_rules(scoring, runbook_url=options.runbook_url)
+    for rule in rules:
+        _upsert(report, f"alert rule {rule['title']}", lambda uid=rule["uid"]: api.alertingprovisioning.get_alertrule(uid),
+                lambda have, rule=rule: _same(rule, have) and (have.get("provenance") or "") == provenance,
+                lambda rule=rule: api.alertingprovisioning.update_alertrule(rule["uid"], rule, options.editable),
+                lambda rule=rule: api.alertingprovisioning.create_alertrule(rule, options.editable))  # fmt: skip
+    group = api.alertingprovisioning.get_rule_group(FOLDER_UID, RULE_GROUP)
+    if group.get("interval") != RULE_INTERVAL_S:
+        group["interval"] = RULE_INTERVAL_S
+        api.alertingprovisioning.update_rule_group_interval(FOLDER_UID, RULE_GROUP, group, options.editable)
+        report.updated.append(f"alert rule group {RULE_GROUP} (evaluated every {RULE_INTERVAL_S} s)")
+
+
+def publish(url: str, token: str | None, scoring: Scoring, dsn: str, folder: str = "PartnerPulse",
+            options: RuleOptions = RuleOptions()) -> PublishReport:  # fmt: skip
     """Create or update the datasource, dashboards and alert rules; errors as sentences."""
     from grafana_client import GrafanaApi
     from grafana_client.client import GrafanaClientError, GrafanaException, GrafanaUnauthorizedError
@@ -299,7 +184,8 @@ def publish(url: str, token: str | None, scoring: Scoring, dsn: str, folder: str
         raise PublishError(f"--grafana-url {url!r} is not an http(s) URL, e.g. https://grafana.example.com")
     datasource = datasource_model(dsn)
     try:
-        return _publish_all(GrafanaApi.from_url(url, credential=token, timeout=15), scoring, datasource, folder)
+        api = GrafanaApi.from_url(url, credential=token, timeout=15)
+        return _publish_all(api, scoring, datasource, folder, options)
     except GrafanaUnauthorizedError:
         raise PublishError(f"Grafana at {url} rejected the token: check GRAFANA_TOKEN") from None
     except GrafanaClientError as exc:
@@ -307,7 +193,11 @@ def publish(url: str, token: str | None, scoring: Scoring, dsn: str, folder: str
             raise PublishError(
                 "the token may not change dashboards or alert rules: give it the Editor or Admin role"
             ) from None
-        raise PublishError(f"Grafana at {url} refused a request ({exc.status_code}): {exc.message}") from None
+        hint = ""
+        if "provenance" in str(exc.message):
+            hint = (": the rules were published provisioned and Grafana keeps them so; publish without "
+                    "--editable-rules, or delete them (DELETE /api/v1/provisioning/alert-rules/UID) first")  # fmt: skip
+        raise PublishError(f"Grafana at {url} refused a request ({exc.status_code}): {exc.message}{hint}") from None
     except Timeout:
         raise PublishError(f"Grafana at {url} did not answer within 15 s; check --grafana-url") from None
     except GrafanaException as exc:

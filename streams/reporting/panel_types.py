@@ -6,6 +6,10 @@ from dataclasses import dataclass, field
 
 DATASOURCE_UID = "partnerpulse-clickhouse"
 DATASOURCE_TYPE = "grafana-clickhouse-datasource"
+# The plugin version the panels are written for (targets carry it, or the plugin migrates
+# every query it opens as a v3 one and marks the panel modified); the compose file pins it.
+# $__timeFilter_ms, $__fromTime_ms and $__toTime_ms need at least 4.0.3.
+PLUGIN_VERSION = "4.13.0"
 
 
 @dataclass(frozen=True)
@@ -16,9 +20,22 @@ class Panel:
     sql: str
     columns: tuple[str, ...]  # what the panel expects, in order
     grid: tuple[int, int, int, int]  # x, y, w, h on the 24-column grid
+    description: str
     time_series: bool = False
-    description: str = ""
-    unit: str = ""
+    unit: str = "short"  # for columns `panel_style.UNITS` does not name
+
+
+@dataclass(frozen=True)
+class Variable:
+    """A dashboard variable: a query's values (first column the value, a second the label)
+    or fixed `values`; `multi` ones have an All option that filters nothing."""
+
+    name: str
+    label: str
+    description: str
+    query: str = ""
+    values: tuple[str, ...] = ()
+    multi: bool = False
 
 
 @dataclass(frozen=True)
@@ -27,7 +44,7 @@ class Dashboard:
     title: str
     description: str
     panels: tuple[Panel, ...]
-    variables: tuple[dict, ...] = field(default_factory=tuple)
+    variables: tuple[Variable, ...] = field(default_factory=tuple)
     time_from: str = "now-180d"
 
 

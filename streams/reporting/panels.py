@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from streams.reporting.panel_types import LATEST_DAY, Dashboard, Panel
+from streams.reporting.panel_types import LATEST_DAY, Dashboard, Panel, Variable
 from streams.reporting.partner_panels import partner_detail
-from streams.rules.fit import GOOD_SCORE, HIGH_FIT, Ideal, fit_sql, gaps_sql, load_ideal, quadrant_sql
+from streams.rules.fit import GOOD_SCORE, HIGH_FIT, QUADRANTS, Ideal, fit_sql, gaps_sql, load_ideal, quadrant_sql
 from streams.rules.scoring import Scoring, sql_string
 
 _WORST_FIRST_COLUMNS = (
@@ -27,7 +27,42 @@ def dashboards(scoring: Scoring, ideal: Ideal | None = None) -> list[Dashboard]:
     """Every dashboard, its panels and their SQL (weights as literals from `scoring`, the
     fit rule from the ideal partner file: rebuild them when either changes)."""
     w = scoring.weight_sql()
-    return [_overview(w, ideal or load_ideal()), partner_detail(w, scoring.raw["score_weights"]), _pipeline()]
+    ideal = ideal or load_ideal()
+    return [_overview(w, ideal), partner_detail(w, scoring.raw["score_weights"], ideal), _pipeline()]
+
+
+def _profile_variable(column: str, label: str) -> Variable:
+    return Variable(column, label, f"Only partners whose latest profile has this {label.lower()}.",
+                    query=f"SELECT DISTINCT {column} FROM partner_profiles WHERE {column} IS NOT NULL "
+                          f"AND {column} != '' ORDER BY {column}", multi=True)  # fmt: skip
+
+
+FILTERS = (
+    _profile_variable("region", "Region"),
+    _profile_variable("tier", "Tier"),
+    _profile_variable("account_manager", "Account manager"),
+    Variable("quadrant", "Quadrant", "Fit × engagement: core, invest (right partner, drifting), review, "
+             "deprioritise; partners without a fit profile are in none.", values=QUADRANTS, multi=True),
+)  # fmt: skip
+
+
+def _selected(ideal: Ideal) -> str:
+    """The latest snapshot of the partners the overview's filters select: one row per partner
+    with its profile, fit and quadrant (`$__conditionalAll` drops a filter set to All)."""
+    fit = fit_sql(ideal, "f.fit_profile")
+    filters = " AND ".join(f"$__conditionalAll({c} IN (${{{c}:singlequote}}), ${c})" for c in (v.name for v in FILTERS))
+    return (
+        "(SELECT h.partner_id AS partner_id, ifNull(p.name, '') AS name, h.score AS score, h.status AS status, "
+        "h.days_since_last AS days_since_last, h.silence_limit_days AS silence_limit_days, "
+        "h.usual_gap_days AS usual_gap_days, h.trend AS trend, h.quality_minutes_30d AS quality_minutes_30d, "
+        "h.partner_initiated_share AS partner_share, h.ecosystem_partners_90d AS ecosystem_partners, "
+        "h.quality AS quality, h.recency AS recency, h.reciprocity AS reciprocity, h.breadth AS breadth, "
+        f"h.momentum AS momentum, f.fit_profile AS fit_profile, {fit} AS fit, "
+        f"{quadrant_sql('fit', 'h.score')} AS quadrant, ifNull(p.region, '') AS region, "
+        "ifNull(p.tier, '') AS tier, ifNull(p.account_manager, '') AS account_manager "
+        "FROM partner_health AS h FINAL LEFT JOIN partner_profiles AS p ON p.partner_id = h.partner_id "
+        f"{_fit_join('h')} WHERE h.day = {LATEST_DAY} AND {filters})"
+    )
 
 
 def _fit_join(alias: str) -> str:
@@ -39,30 +74,34 @@ def _fit_join(alias: str) -> str:
 
 def _overview(w: str, ideal: Ideal) -> Dashboard:
     """Partner health across the channel: who needs attention, quiet, alerts, trends."""
+    selected = _selected(ideal)
     return Dashboard(
         uid="partnerpulse-overview",
         title="PartnerPulse · Partner health overview",
-        description="Which channel partners are we losing? Latest daily snapshot up to the end of the time range.",
+        description="Which channel partners are we losing? Latest daily snapshot up to the end of the time range; "
+        "the filters (region, tier, account manager, quadrant) apply to every panel.",
+        variables=FILTERS,
         panels=(
-            *_overview_counts(),
-            *_overview_partners(ideal),
-            _fit_quadrants(ideal),
-            *_overview_trends(w),
+            *_overview_counts(selected),
+            *_overview_partners(selected),
+            _fit_quadrants(selected, ideal),
+            *_overview_trends(w, selected),
         ),
     )
 
 
-def _overview_counts() -> tuple[Panel, ...]:
+def _overview_counts(selected: str) -> tuple[Panel, ...]:
     """How many partners stand where, and the open alerts."""
     return (
         Panel(
             "status_counts",
             "Partners by status",
             "piechart",
-            f"SELECT status, count() AS partners FROM partner_health FINAL WHERE day = {LATEST_DAY} "
-            "GROUP BY status ORDER BY status",
+            f"SELECT status, count() AS partners FROM {selected} GROUP BY status ORDER BY status",
             ("status", "partners"),
             (0, 0, 6, 8),
+            "How many of the selected partners are healthy, at risk, new or disengaged in the latest daily "
+            "snapshot (colours as in the status column everywhere).",
         ),
         Panel(
             "score_distribution",
@@ -70,10 +109,10 @@ def _overview_counts() -> tuple[Panel, ...]:
             "barchart",
             "SELECT concat(toString(bucket), '–', toString(bucket + 10)) AS score_range, partners FROM "
             f"(SELECT least(90, intDiv(toUInt32(score), 10) * 10) AS bucket, count() AS partners "
-            f"FROM partner_health FINAL WHERE day = {LATEST_DAY} GROUP BY bucket) "
-            "ORDER BY bucket",
+            f"FROM {selected} GROUP BY bucket) ORDER BY bucket",
             ("score_range", "partners"),
             (6, 0, 8, 8),
+            "Selected partners per band of 10 score points in the latest snapshot.",
         ),
         Panel(
             "open_alerts",
@@ -82,36 +121,34 @@ def _overview_counts() -> tuple[Panel, ...]:
             "SELECT a.partner_id AS partner_id, ifNull(p.name, '') AS name, a.kind AS kind, "
             "a.fired_at AS fired_at, a.reason AS reason FROM partner_alerts AS a FINAL "
             "LEFT JOIN partner_profiles AS p ON p.partner_id = a.partner_id "
-            "WHERE a.state = 'firing' AND a.fired_at <= $__toTime_ms ORDER BY a.fired_at DESC LIMIT 200",
+            "WHERE a.state = 'firing' AND a.fired_at <= $__toTime_ms "
+            f"AND a.partner_id IN (SELECT partner_id FROM {selected}) ORDER BY a.fired_at DESC LIMIT 200",
             ("partner_id", "name", "kind", "fired_at", "reason"),
             (14, 0, 10, 8),
+            "Alerts firing at the end of the range for the selected partners, newest first. Click a partner to "
+            "open its dashboard.",
         ),
     )
 
 
-def _overview_partners(ideal: Ideal) -> tuple[Panel, ...]:
-    """The partners needing attention (high fit first), fit × score, and the quiet ones."""
-    fit = fit_sql(ideal, "f.fit_profile")
+def _overview_partners(selected: str) -> tuple[Panel, ...]:
+    """The partners needing attention (high fit first) and the quiet ones."""
     return (
         Panel(
             "worst_first",
             "Partners needing attention (right partners first, then worst score)",
             "table",
-            "SELECT h.partner_id AS partner_id, ifNull(p.name, '') AS name, h.score AS score, "
-            f"h.status AS status, {fit} AS fit, {quadrant_sql('fit', 'h.score')} AS quadrant, "
-            "round(h.days_since_last, 1) AS days_since_last, h.silence_limit_days AS silence_limit_days, "
-            "round(h.usual_gap_days, 1) AS usual_gap_days, round(h.trend, 2) AS trend, "
-            "round(h.quality_minutes_30d) AS quality_minutes_30d, h.partner_initiated_share AS partner_share, "
-            "h.ecosystem_partners_90d AS ecosystem_partners, round(h.quality, 2) AS quality, "
-            "round(h.recency, 2) AS recency, round(h.reciprocity, 2) AS reciprocity, "
-            "round(h.breadth, 2) AS breadth, round(h.momentum, 2) AS momentum FROM partner_health AS h FINAL "
-            f"LEFT JOIN partner_profiles AS p ON p.partner_id = h.partner_id {_fit_join('h')} "
-            f"WHERE h.day = {LATEST_DAY} ORDER BY h.status IN ('disengaged', 'at_risk') DESC, "
-            f"ifNull(fit, 0) >= {HIGH_FIT!r} DESC, h.score ASC, h.partner_id LIMIT 500",
+            "SELECT partner_id, name, score, status, fit, quadrant, round(days_since_last, 1) AS days_since_last, "
+            "silence_limit_days, round(usual_gap_days, 1) AS usual_gap_days, round(trend, 2) AS trend, "
+            "round(quality_minutes_30d) AS quality_minutes_30d, partner_share, ecosystem_partners, "
+            "round(quality, 2) AS quality, round(recency, 2) AS recency, round(reciprocity, 2) AS reciprocity, "
+            f"round(breadth, 2) AS breadth, round(momentum, 2) AS momentum FROM {selected} "
+            f"ORDER BY status IN ('disengaged', 'at_risk') DESC, ifNull(fit, 0) >= {HIGH_FIT!r} DESC, score ASC, "
+            "partner_id LIMIT 500",
             _WORST_FIRST_COLUMNS,
             (0, 8, 24, 10),
-            description="Disengaged and at-risk partners first, and among them the right partners (fit ≥ 60) "
-            "first: high fit, low engagement is where to act.",
+            "Disengaged and at-risk partners first, and among them the right partners (fit ≥ 60) "
+            "first: high fit, low engagement is where to act. Click a partner to open its dashboard.",
         ),
         Panel(
             "quiet_now",
@@ -122,8 +159,7 @@ def _overview_partners(ideal: Ideal) -> tuple[Panel, ...]:
             "h.silence_limit_days AS disengaged_after_days, a.reason AS reason "
             "FROM partner_alerts AS a FINAL "
             "LEFT JOIN partner_profiles AS p ON p.partner_id = a.partner_id "
-            f"LEFT JOIN (SELECT * FROM partner_health FINAL WHERE day = {LATEST_DAY}) AS h "
-            "ON h.partner_id = a.partner_id "
+            f"INNER JOIN {selected} AS h ON h.partner_id = a.partner_id "
             "WHERE a.kind = 'quiet' AND a.fired_at <= $__toTime_ms "
             "AND (a.resolved_at IS NULL OR a.resolved_at > $__toTime_ms) "
             "ORDER BY h.days_since_last / h.silence_limit_days DESC, a.partner_id LIMIT 200",
@@ -137,30 +173,32 @@ def _overview_partners(ideal: Ideal) -> tuple[Panel, ...]:
                 "reason",
             ),
             (0, 28, 24, 8),
+            "The early nudge: partners silent for twice their own usual gap, closest to their limit first. "
+            "Past the limit they count as disengaged.",
         ),
     )
 
 
-def _fit_quadrants(ideal: Ideal) -> Panel:
+def _fit_quadrants(selected: str, ideal: Ideal) -> Panel:
     """Fit × score: the right partners drifting away stand out (§8)."""
-    fit = fit_sql(ideal, "f.fit_profile")
     return Panel(
         "fit_quadrants",
         "Fit × engagement: core, invest (right partner, drifting), review, deprioritise",
         "xychart",
-        f"SELECT h.partner_id AS partner_id, ifNull(p.name, '') AS name, {fit} AS fit, h.score AS score, "
-        f"{quadrant_sql('fit', 'h.score')} AS quadrant, {gaps_sql(ideal, 'f.fit_profile')} AS fit_gaps "
-        f"FROM partner_health AS h FINAL LEFT JOIN partner_profiles AS p ON p.partner_id = h.partner_id "
-        f"{_fit_join('h')} WHERE h.day = {LATEST_DAY} AND fit IS NOT NULL ORDER BY h.partner_id",
+        f"SELECT partner_id, name, fit, score, quadrant, {gaps_sql(ideal, 'fit_profile')} AS fit_gaps "
+        f"FROM {selected} WHERE fit IS NOT NULL ORDER BY partner_id",
         ("partner_id", "name", "fit", "score", "quadrant", "fit_gaps"),
         (0, 18, 24, 10),
-        description=f"Each partner by fit against the ideal partner (x) and score (y); the lines at fit "
-        f"{HIGH_FIT:g} and score {GOOD_SCORE:g} make the quadrants. Hover: the fit gaps.",
+        f"Each partner by fit against the ideal partner (x) and score (y); the lines at fit "
+        f"{HIGH_FIT:g} and score {GOOD_SCORE:g} make the quadrants. Hover: the fit gaps; click a point to open "
+        "the partner's dashboard.",
     )
 
 
-def _overview_trends(w: str) -> tuple[Panel, ...]:
-    """Quality time, reciprocity, ecosystem and alerts over the time range."""
+def _overview_trends(w: str, selected: str) -> tuple[Panel, ...]:
+    """Quality time, reciprocity, ecosystem and alerts over the time range, for the partners
+    the filters select."""
+    chosen = f"partner_id IN (SELECT partner_id FROM {selected})"
     return (
         Panel(
             "quality_by_type",
@@ -168,9 +206,11 @@ def _overview_trends(w: str) -> tuple[Panel, ...]:
             "timeseries",
             f"SELECT toDateTime(toStartOfWeek(day, 1)) AS time, toString(type) AS type, "
             f"sum(duration_minutes * {w}) AS quality_minutes FROM partner_daily "
-            "WHERE $__dateFilter(day) GROUP BY time, type ORDER BY time, type",
+            f"WHERE $__dateFilter(day) AND {chosen} GROUP BY time, type ORDER BY time, type",
             ("time", "type", "quality_minutes"),
             (0, 36, 12, 9),
+            "Time spent together, weighted by how much each kind of engagement says (scoring weights), "
+            "per week from Monday.",
             time_series=True,
             unit="m",
         ),
@@ -179,10 +219,11 @@ def _overview_trends(w: str) -> tuple[Panel, ...]:
             "Who starts the engagements (per week)",
             "timeseries",
             "SELECT toDateTime(toStartOfWeek(day, 1)) AS time, toString(initiated_by) AS initiated_by, "
-            "sum(engagements) AS engagements FROM partner_daily WHERE $__dateFilter(day) "
+            f"sum(engagements) AS engagements FROM partner_daily WHERE $__dateFilter(day) AND {chosen} "
             "GROUP BY time, initiated_by ORDER BY time, initiated_by",
             ("time", "initiated_by", "engagements"),
             (12, 36, 12, 9),
+            "Engagements started by the partner against those started by us: listening as much as talking.",
             time_series=True,
         ),
         Panel(
@@ -191,9 +232,11 @@ def _overview_trends(w: str) -> tuple[Panel, ...]:
             "timeseries",
             "SELECT toDateTime(toStartOfMonth(day)) AS time, length(groupUniqArrayArray(ecosystem_partners)) "
             "AS ecosystem_partners, uniqExact(partner_id) AS co_building_partners FROM partner_daily "
-            "WHERE $__dateFilter(day) AND type = 'partner.solution' GROUP BY time ORDER BY time",
+            f"WHERE $__dateFilter(day) AND type = 'partner.solution' AND {chosen} GROUP BY time ORDER BY time",
             ("time", "ecosystem_partners", "co_building_partners"),
             (0, 45, 24, 8),
+            "Distinct app and technology partners named on co-built solutions, and how many of our partners "
+            "co-build, per month.",
             time_series=True,
         ),
         Panel(
@@ -204,9 +247,10 @@ def _overview_trends(w: str) -> tuple[Panel, ...]:
             "a.fired_at AS fired_at, a.resolved_at AS resolved_at FROM partner_alerts AS a FINAL "
             "LEFT JOIN partner_profiles AS p ON p.partner_id = a.partner_id "
             "WHERE a.fired_at <= $__toTime_ms AND (a.resolved_at IS NULL OR a.resolved_at >= $__fromTime_ms) "
-            "ORDER BY a.fired_at, a.partner_id, a.kind",
+            f"AND a.{chosen} ORDER BY a.fired_at, a.partner_id, a.kind",
             ("partner_id", "name", "kind", "state", "fired_at", "resolved_at"),
             (0, 53, 24, 9),
+            "Every alert episode open at some time in the range, oldest first. Click a partner to open its dashboard.",
         ),
     )
 
@@ -227,6 +271,7 @@ def _pipeline() -> Dashboard:
                 "WHERE $__timeFilter(ingested_at) GROUP BY time ORDER BY time",
                 ("time", "events"),
                 (0, 0, 12, 8),
+                "Events written to ClickHouse per interval, by when they were stored (not when they happened).",
                 time_series=True,
             ),
             Panel(
@@ -237,6 +282,8 @@ def _pipeline() -> Dashboard:
                 "WHERE $__timeFilter(received_at) GROUP BY reason ORDER BY dead_letters DESC",
                 ("reason", "dead_letters"),
                 (12, 0, 12, 8),
+                "Records refused in the range, by reason code: `partnerpulse dlq list` shows them, "
+                "`dlq replay` sends them again once fixed.",
             ),
             Panel(
                 "lag",
@@ -248,6 +295,7 @@ def _pipeline() -> Dashboard:
                 "WHERE $__timeFilter(ingested_at) GROUP BY time ORDER BY time",
                 ("time", "median_lag_s", "p95_lag_s"),
                 (0, 8, 24, 8),
+                "How long after it happened an event was stored: large values mean late sources or a backlog.",
                 time_series=True,
                 unit="s",
             ),
@@ -256,13 +304,43 @@ def _pipeline() -> Dashboard:
 
 
 _MACRO = re.compile(r"\$__(\w+)(?:\(([^()]*)\))?")
+_VARIABLE = re.compile(r"\$\{(\w+):(sqlstring|singlequote)\}")
+_CONDITIONAL_ALL = "$__conditionalAll("
+
+Values = str | list[str] | None  # None: All
+
+
+def _conditional_all(sql: str, variables: dict[str, Values]) -> str:
+    """`$__conditionalAll(condition, $var)` → the condition, or 1=1 when $var is All (the
+    plugin does this before Grafana interpolates; the condition may hold parentheses)."""
+    while (start := sql.find(_CONDITIONAL_ALL)) >= 0:
+        depth, i = 1, start + len(_CONDITIONAL_ALL)
+        while depth:
+            depth += {"(": 1, ")": -1}.get(sql[i], 0)
+            i += 1
+        condition, _, variable = sql[start + len(_CONDITIONAL_ALL) : i - 1].rpartition(",")
+        name = variable.strip().strip("${}")
+        sql = sql[:start] + ("1=1" if variables.get(name) is None else condition.strip()) + sql[i:]
+    return sql
+
+
+def _interpolate(sql: str, variables: dict[str, Values]) -> str:
+    """Template variables in the formats the panels use: a quoted value, or a list of them."""
+
+    def one(match: re.Match) -> str:
+        value = variables.get(match.group(1))
+        if value is None:
+            raise ValueError(f"no value for ${{{match.group(1)}}}")
+        return ", ".join(sql_string(v) for v in ([value] if isinstance(value, str) else value))
+
+    return _VARIABLE.sub(one, _conditional_all(sql, variables))
 
 
 def expand(sql: str, time_from: datetime, time_to: datetime, interval_s: int = 86400,
-           variables: dict[str, str] | None = None) -> str:  # fmt: skip
-    """Interpolate template variables (as Grafana does), then the plugin's macros."""
-    for name, value in (variables or {}).items():
-        sql = sql.replace(f"${{{name}:sqlstring}}", sql_string(value))
+           variables: dict[str, Values] | None = None) -> str:  # fmt: skip
+    """Interpolate template variables (as the plugin and Grafana do; a variable not given is
+    All), then the plugin's macros."""
+    sql = _interpolate(sql, variables or {})
     f, t = time_from.astimezone(UTC), time_to.astimezone(UTC)
 
     def dt(v: datetime) -> str:

@@ -8,6 +8,7 @@ file opens without a network. Every value is escaped by the template (autoescape
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from clickhouse_connect.driver.client import Client
 
 from streams.formats import iso, parse_as_of, parse_iso
 from streams.reporting.explain import explain
+from streams.reporting.panel_style import ALERT_COLOURS, QUADRANT_COLOURS, STATUS_COLOURS, band_colour, score_bands
 from streams.reporting.panels import dashboards, expand
 from streams.rules.explanation import links
 from streams.rules.fit import GOOD_SCORE, HIGH_FIT
@@ -25,7 +27,6 @@ from streams.store import reads
 REPORT_DAYS = 180
 ATTENTION = ("disengaged", "at_risk")
 EXPLAINED = 25  # partners needing attention explained in the report, worst first
-STATUS_COLOURS = {"disengaged": "#d62728", "at_risk": "#ff7f0e", "new": "#1f77b4", "healthy": "#2ca02c"}
 
 
 def report_data(client: Client, as_of: str | None = None) -> dict[str, Any]:
@@ -103,8 +104,7 @@ def charts(data: dict[str, Any]) -> dict[str, str]:
     out["ecosystem"] = ecosystem
     episodes = p["alert_timeline"]["rows"]
     timeline = go.Figure()
-    colours = {"quiet": "#bcbd22", "disengaged": "#d62728", "declining": "#ff7f0e", "one_sided": "#9467bd"}
-    for kind, colour in colours.items():
+    for kind, colour in ALERT_COLOURS.items():
         rows = [r for r in episodes if r["kind"] == kind]
         if not rows:
             continue
@@ -120,9 +120,6 @@ def charts(data: dict[str, Any]) -> dict[str, str]:
     out["alerts"] = timeline
     out["quadrants"] = _quadrants(p["fit_quadrants"]["rows"])
     return {name: _figure_html(fig) for name, fig in out.items()}
-
-
-QUADRANT_COLOURS = {"core": "#2ca02c", "invest": "#d62728", "review": "#1f77b4", "deprioritise": "#999999"}
 
 
 def _quadrants(rows: list[dict]):
@@ -162,6 +159,7 @@ def render(data: dict[str, Any]) -> str:
     return env.get_template("report.html.j2").render(
         data=data, charts=charts(data), plotlyjs=get_plotlyjs(), attention=attention, open_alerts=open_alerts, quiet=quiet,
         counts=counts, total=sum(counts.values()), colours=STATUS_COLOURS,
+        score_colour=partial(band_colour, score_bands(load_scoring())),
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )  # fmt: skip
 

@@ -36,6 +36,7 @@ OPERATORS = {
 }
 HIGH_FIT = 60.0  # quadrants and alert priority
 GOOD_SCORE = 65.0
+QUADRANTS = ("core", "invest", "review", "deprioritise")
 
 
 @dataclass(frozen=True)

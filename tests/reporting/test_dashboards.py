@@ -1,31 +1,24 @@
-"""Dashboards, datasource and alert rules as code: structure, every query run on real
-data in chDB the way the Grafana plugin expands it, and `publish` against a stand-in
-Grafana that enforces the documented API."""
+"""Dashboards, datasource and alert rules as code: structure, links, colours and units;
+every query run on real data in chDB the way the Grafana plugin expands it; the filters;
+and the report (parsed with BeautifulSoup) showing the same figures as the panels."""
 
 from __future__ import annotations
 
-import dataclasses
 import re
-import time
 from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
 import yaml
+from bs4 import BeautifulSoup
 
-from streams.broker.embedded import embedded_broker, ensure_topics
-from streams.broker.producer import open_producer
-from streams.reporting import grafana, panel_types, panels
+from streams.formats import iso
+from streams.reporting import grafana, grafana_models, panel_style, panel_types, panels, report
 from streams.rules.scoring import load_scoring
-from streams.store import connection as store
 from tests import badinput
-from tests.conftest import EXAMPLES, cli, env_for
-from tests.fake_grafana import FakeGrafana
-from tests.producing import send_raw
-from tests.store import test_fit_store
 
 SCORING = load_scoring()
-MODELS = [grafana.dashboard_model(d) for d in panels.dashboards(SCORING)]
+MODELS = [grafana_models.dashboard_model(d, SCORING) for d in panels.dashboards(SCORING)]
 
 
 def test_committed_files_are_what_the_code_generates():
@@ -49,8 +42,49 @@ def test_dashboard_structure(model):
         assert all(r == {"type": panel_types.DATASOURCE_TYPE, "uid": panel_types.DATASOURCE_UID} for r in refs)
     defined = {v["name"] for v in model["templating"]["list"]}
     text = orjson.dumps(model["panels"]).decode()
-    used = set(re.findall(r"\$\{(\w+)", text)) | set(re.findall(r"\$(?!__)(\w+)", text))
+    used = set(re.findall(r"\$\{(?!__)(\w+)", text)) | set(re.findall(r"\$(?!__)(\w+)", text))
     assert used <= defined, used - defined
+
+
+COUNTS = {"partners", "engagements", "events", "dead_letters", "ecosystem_partners", "co_building_partners"}
+
+
+def _overrides(panel: dict) -> dict[str, dict]:
+    return {o["matcher"]["options"]: {x["id"]: x["value"] for x in o["properties"]}
+            for o in panel["fieldConfig"]["overrides"]}  # fmt: skip
+
+
+@pytest.mark.parametrize("model", MODELS, ids=[m["uid"] for m in MODELS])
+def test_panels_are_described_linked_and_coloured(model):
+    assert model["links"][0]["type"] == "dashboards" and model["links"][0]["keepTime"]
+    resolve, at_risk = (v for v, _ in panel_style.score_bands(SCORING)[1:])
+    for p in model["panels"]:
+        assert p["description"] and all(t["pluginVersion"] == panel_types.PLUGIN_VERSION for t in p["targets"])
+        fields = _overrides(p)
+        for column in ("partner_id", "name"):
+            if column in fields:  # a click opens the partner dashboard on that partner, same time range
+                (link,) = fields[column]["links"]
+                assert link["url"].startswith("/d/partnerpulse-partner?var-partner=${__data.fields.partner_id")
+        if model["uid"] == "partnerpulse-overview" and p["type"] in ("table", "xychart"):  # all list partners
+            assert "partner_id" in fields, p["title"]
+        if "score" in fields:
+            steps = fields["score"]["thresholds"]["steps"]
+            assert [s["value"] for s in steps] == [None, resolve, at_risk] == [None, 45.0, 65.0]
+        if "status" in fields:
+            assert set(fields["status"]["mappings"][0]["options"]) == {"healthy", "at_risk", "new", "disengaged"}
+
+
+def test_the_score_bands_follow_the_scoring_file(tmp_path):
+    custom = tmp_path / "scoring.yaml"
+    custom.write_text("status:\n  at_risk_below: 70\nalerts:\n  disengaged: {resolve_score_at_least: 50}\n")
+    scoring = load_scoring(custom)
+    overview = next(d for d in panels.dashboards(scoring) if d.uid == "partnerpulse-overview")
+    worst = next(
+        p
+        for p in grafana_models.dashboard_model(overview, scoring)["panels"]
+        if p["title"].startswith("Partners needing")
+    )
+    assert [s["value"] for s in _overrides(worst)["score"]["thresholds"]["steps"]] == [None, 50.0, 70.0]
 
 
 def test_provisioning_files_reference_the_same_datasource():
@@ -74,49 +108,6 @@ def test_macros_expand_like_the_plugin():
     )
 
 
-@pytest.fixture(scope="module")
-def populated(tmp_path_factory):
-    """A store filled by the real pipeline: scenario events, profiles, bad records,
-    every midnight evaluated."""
-    from tests.rules import test_alerts
-
-    base = tmp_path_factory.mktemp("dash")
-    scoring = base / "scoring.yaml"
-    scoring.write_text("watermark:\n  idle_partition_seconds: 2\n")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("PARTNERPULSE_SCORING", str(scoring))
-    from streams import config
-
-    settings = config.load({"PARTNERPULSE_DATA_DIR": str(base / "data")})
-    settings.data_dir.mkdir(parents=True)
-    try:
-        with embedded_broker() as bootstrap:
-            run = dataclasses.replace(settings, kafka=bootstrap, session_timeout=6.0)
-            ensure_topics(bootstrap, run.partitions)
-            producer = open_producer(bootstrap)
-            profiles = [line for line in (EXAMPLES / "events.jsonl").read_bytes().splitlines() if b"profile" in line]
-            solutions = [
-                {"specversion": "1.0", "id": f"sol-{i}", "source": "test/dash", "type": "partner.solution",
-                 "time": f"2026-0{3 + i}-10T10:00:00Z", "subject": "steady",
-                 "data": {"solution_id": "s-1", "stage": "building", "duration_minutes": 300,
-                          "initiated_by": "partner", "ecosystem_partners": ["isv-a", f"tech-{i}"]}}
-                for i in range(2)
-            ]  # fmt: skip
-            fit = [test_fit_store.profile(pid, test_alerts.FIRST, fields, 1) for pid, fields in FIT_PROFILES.items()]
-            send_raw(producer, [(e["subject"].encode(), orjson.dumps(e)) for e in test_alerts.EVENTS + solutions + fit]
-                     + [(None, raw) for raw in profiles] + [(None, raw) for _, _, raw in badinput.bad_records()])  # fmt: skip
-            producer.close()
-            with test_alerts.run_pipeline(run, base / "pipeline.log"):
-                pass
-    finally:
-        mp.undo()
-    client = store.connect(run.clickhouse)
-    yield client
-    client.close()
-
-
-# Fit profiles for the scenario's partners (the comeback and the listener have none).
-FIT_PROFILES = {"steady": test_fit_store.RIGHT, "fader": test_fit_store.RIGHT, "decliner": test_fit_store.WRONG}
 EVENT_RANGE = (datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 9, 1, tzinfo=UTC))
 # The others must show data for this population; the drivers are compared with
 # `explain` below, on ranges where they have some.
@@ -142,6 +133,10 @@ def test_every_panel_query_runs_on_real_data(populated, dashboard, panel):
     if panel.key not in MAY_BE_EMPTY:
         assert rows, panel.key
     named = [dict(zip(panel.columns, r, strict=True)) for r in rows]
+    for column in panel.columns:  # every number says what it counts; "short" only for counts
+        if any(isinstance(r[column], int | float) and not isinstance(r[column], bool) for r in named):
+            unit = grafana_models.unit(column, panel)
+            assert unit != "short" or column in COUNTS, (panel.key, column)
     for r in named:
         if "score" in r:
             assert 0 <= r["score"] <= 100
@@ -197,76 +192,109 @@ def test_the_partner_dashboard_explains_as_explain_does(populated, partner):
 
 
 def test_variable_queries_run(populated):
-    for model in MODELS:
-        for variable in model["templating"]["list"]:
-            values = [r[0] for r in populated.query(variable["query"]).result_rows]
-            assert "fader" in values
+    variables = {v["name"]: v for m in MODELS for v in m["templating"]["list"]}
+    picker = dict(populated.query(variables["partner"]["query"]).result_rows)
+    assert picker["fader"] == "Fader (fader)" and picker["listener"] == "listener"  # name, or the id alone
+    for name, values in (("region", ["EMEA", "NA"]), ("tier", ["gold", "silver"]),
+                         ("account_manager", ["Dana Whit", "Lee Park"])):  # fmt: skip
+        shown = [r[0] for r in populated.query(variables[name]["query"]).result_rows]
+        assert shown == sorted(shown) and set(values) <= set(shown) and "" not in shown  # (the examples add more)
+        assert variables[name]["refresh"] == 1  # on load, not at every change of the time range
+    assert variables["quadrant"]["query"] == "core,invest,review,deprioritise"
+
+
+def _shown(client, key: str, **chosen) -> list[dict]:
+    panel = next(p for d in panels.dashboards(SCORING) for p in d.panels if p.key == key)
+    result = client.query(panels.expand(panel.sql, *EVENT_RANGE, variables=chosen))
+    return [dict(zip(panel.columns, r, strict=True)) for r in result.result_rows]
+
+
+@pytest.mark.parametrize(("chosen", "partners"), [
+    ({}, {"steady", "fader", "comeback", "listener", "decliner"}),
+    ({"region": ["EMEA"]}, {"steady", "fader"}),
+    ({"region": ["EMEA", "NA"], "tier": ["gold"]}, {"steady", "decliner"}),
+    ({"account_manager": ["Lee Park"]}, {"fader"}),
+    ({"quadrant": ["invest"]}, {"fader"}),
+    ({"quadrant": ["core", "review"], "region": ["NA"]}, {"decliner"}),
+])  # fmt: skip
+def test_the_overview_filters_every_panel(populated, chosen, partners):
+    """Region, tier, account manager and quadrant select the same partners in every panel."""
+    assert {r["partner_id"] for r in _shown(populated, "worst_first", **chosen)} == partners
+    assert sum(r["partners"] for r in _shown(populated, "status_counts", **chosen)) == len(partners)
+    assert sum(r["partners"] for r in _shown(populated, "score_distribution", **chosen)) == len(partners)
+    assert {r["partner_id"] for r in _shown(populated, "fit_quadrants", **chosen)} == partners - {
+        "comeback",
+        "listener",
+    }
+    for key in ("alert_timeline", "open_alerts", "quiet_now"):
+        assert {r["partner_id"] for r in _shown(populated, key, **chosen)} <= partners
+    everyone = sum(r["engagements"] for r in _shown(populated, "reciprocity"))
+    selected = populated.query(
+        "SELECT sum(engagements) FROM partner_daily WHERE partner_id IN %(p)s AND day >= '2026-01-01' "
+        "AND day <= '2026-09-01'", parameters={"p": tuple(partners)}).result_rows[0][0]  # fmt: skip
+    assert sum(r["engagements"] for r in _shown(populated, "reciprocity", **chosen)) == selected <= everyone
 
 
 def test_alert_rule_queries_run(populated):
-    for rule in grafana.alert_rules():
-        sql = rule["data"][0]["model"]["rawSql"]
-        populated.query(sql)  # runs without error
-    firing = populated.query(grafana.alert_rules()[0]["data"][0]["model"]["rawSql"]).result_rows
-    assert ("fader", 1) in firing
+    """Each rule's query over its own relative time range, expanded as the plugin does."""
+    now = datetime.now(UTC)
+
+    def run(rule, end=now):
+        window = rule["data"][0]["relativeTimeRange"]
+        sql = panels.expand(rule["data"][0]["model"]["rawSql"], end - timedelta(seconds=window["from"]), end)
+        return populated.query(sql).result_rows
+
+    rules = {r["uid"]: r for r in grafana_models.alert_rules(SCORING)}
+    assert ("fader", 1) in run(rules["partnerpulse-quiet"])
+    for rule in rules.values():
+        assert rule["annotations"]["__dashboardUid__"] in {m["uid"] for m in MODELS}
+        run(rule)  # runs without error
+    dead = rules["partnerpulse-dead-letters"]
+    assert run(dead) == [(len(badinput.bad_records()),)]  # stored minutes ago: inside the 15 minutes
+    assert run(dead, end=now - timedelta(hours=1)) == [(0,)]  # $__timeFilter bounds it
 
 
-# --- publish -------------------------------------------------------------------------------
+# --- the report shows what the dashboards show ------------------------------------
+
+OVERVIEW = next(d for d in panels.dashboards(SCORING) if d.uid == "partnerpulse-overview")
 
 
-def publish(settings, url, token="tok", folder=None):
-    env = env_for(settings) | {"PARTNERPULSE_CLICKHOUSE": "https://reader:pw@ch.example.com:8443/pp"}
-    if token:
-        env["GRAFANA_TOKEN"] = token
-    args = ["dashboards", "publish", "--grafana-url", url] + (["--folder", folder] if folder else [])
-    import subprocess
-    import sys
-
-    return subprocess.run([sys.executable, "-m", "streams.cli", *args], env=env, capture_output=True, timeout=60)
+def _overview_panel(client, key: str) -> list[dict]:
+    """What Grafana's panel shows over the report's 180 days (filters on All)."""
+    panel = next(p for p in OVERVIEW.panels if p.key == key)
+    end = EVENT_RANGE[1]
+    result = client.query(panels.expand(panel.sql, end - timedelta(days=report.REPORT_DAYS), end))
+    return [dict(zip(panel.columns, r, strict=True)) for r in result.result_rows]
 
 
-def test_publish_creates_everything_then_changes_nothing(settings):
-    fake = FakeGrafana(token="tok")
-    try:
-        first = publish(settings, fake.url)
-        assert first.returncode == 0, first.stderr.decode()
-        assert set(fake.dashboards) == {m["uid"] for m in MODELS}
-        assert set(fake.rules) == {r["uid"] for r in grafana.alert_rules()}
-        ds = fake.datasources[panel_types.DATASOURCE_UID]
-        assert ds["jsonData"] == {"host": "ch.example.com", "port": 8443, "protocol": "http", "secure": True,
-                                  "username": "reader", "defaultDatabase": "pp"}  # fmt: skip
-        assert ds["secureJsonData"] == {"password": "pw"}
-        assert all(d["folderUid"] == grafana.FOLDER_UID for d in fake.dashboards.values())
-        assert b"pw" not in first.stderr
-        writes = len(fake.writes())
-        second = publish(settings, fake.url)
-        assert second.returncode == 0 and b"0 created, 0 updated" in second.stderr
-        assert len(fake.writes()) == writes  # idempotent: nothing written the second time
-        renamed = publish(settings, fake.url, folder="Channel")
-        assert b"updated folder Channel" in renamed.stderr and fake.folders[grafana.FOLDER_UID]["title"] == "Channel"
-    finally:
-        fake.close()
+def _section(page: BeautifulSoup, heading: str):
+    return next(h for h in page.find_all("h2") if h.get_text().startswith(heading)).find_parent("section")
 
 
-def test_publish_errors_are_actionable(settings):
-    fake = FakeGrafana(token="right")
-    no_plugin = FakeGrafana(token="tok", plugins=["grafana-postgresql-datasource"])
-    try:
-        bad_token = publish(settings, fake.url, token="wrong")
-        assert bad_token.returncode == 1 and b"rejected the token" in bad_token.stderr
-        no_token = publish(settings, fake.url, token=None)
-        assert no_token.returncode == 1 and b"GRAFANA_TOKEN" in no_token.stderr
-        missing = publish(settings, no_plugin.url)
-        assert missing.returncode == 1 and b"grafana-clickhouse-datasource" in missing.stderr
-        assert no_plugin.writes() == []
-        port = fake.server.server_address[1]
-        fake.close()
-        time.sleep(0.2)
-        down = publish(settings, f"http://127.0.0.1:{port}")
-        assert down.returncode == 1 and b"cannot reach Grafana" in down.stderr
-        nonsense = publish(settings, "grafana.example.com")
-        assert nonsense.returncode == 1 and b"not an http(s) URL" in nonsense.stderr
-        embedded = cli(settings, "dashboards", "publish", "--grafana-url", "http://127.0.0.1:1")
-        assert embedded.returncode == 1
-    finally:
-        no_plugin.close()
+def test_the_report_shows_what_the_dashboards_show(populated):
+    page = BeautifulSoup(report.render(report.report_data(populated, as_of=iso(EVENT_RANGE[1]))), "html.parser")
+
+    kpis = {k.get_text(" ", strip=True).split(" ", 1)[1]: int(k.b.get_text()) for k in page.select("div.kpi")}
+    counts = {r["status"]: r["partners"] for r in _overview_panel(populated, "status_counts")}
+    for status in ("disengaged", "at_risk", "new", "healthy"):
+        assert kpis[status.replace("_", " ")] == counts.get(status, 0), status
+    assert kpis["open alerts"] == len(_overview_panel(populated, "open_alerts"))
+
+    rows = page.select("section table")[0].find_all("tr")[1:]  # the attention table
+    shown = [
+        (tr.select_one("td.partner span").get_text(), tr.select_one("td.score").get_text(strip=True)) for tr in rows
+    ]
+    worst = [r for r in _overview_panel(populated, "worst_first") if r["status"] in report.ATTENTION]
+    assert shown == [(r["partner_id"], f"{r['score']:.1f}") for r in worst] and shown
+    bands = panel_style.score_bands(SCORING)
+    for tr, r in zip(rows, worst, strict=True):  # the score bar in Grafana's threshold colour
+        assert panel_style.band_colour(bands, r["score"]) in tr.select_one("td.score i")["style"]
+
+    quadrants = _section(page, "Fit × engagement").p.find_next("p").find_all("b")
+    by_quadrant = [r["quadrant"] for r in _overview_panel(populated, "fit_quadrants")]
+    assert [int(b.get_text()) for b in quadrants] == [
+        by_quadrant.count(q) for q in ("invest", "core", "review", "deprioritise")
+    ]
+
+    quiet = [tr.td.get_text() for tr in _section(page, "Quiet now").find_all("tr")[1:]]
+    assert quiet == [r["name"] or r["partner_id"] for r in _overview_panel(populated, "quiet_now")] == ["Fader"]
