@@ -7,9 +7,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import orjson
 import pytest
 import yaml
 
+from streams.reporting import panel_types
 from streams.store import connection as store
 
 from .conftest import ROOT
@@ -47,6 +49,16 @@ def test_compose_stack_is_complete_and_references_what_exists():
                 assert (COMPOSE.parent / source).exists(), volume
             else:
                 assert source in doc["volumes"], volume
+
+
+def test_compose_pins_the_grafana_and_plugin_the_dashboards_are_checked_for():
+    grafana = compose()["services"]["grafana"]
+    schema = orjson.loads((ROOT / "tests" / "grafana_schema" / "package.json").read_bytes())
+    assert grafana["image"] == f"grafana/grafana:{schema['devDependencies']['@grafana/schema']}"
+    plugin, version = grafana["environment"]["GF_INSTALL_PLUGINS"].split(" ")
+    assert (plugin, version) == (panel_types.DATASOURCE_TYPE, panel_types.PLUGIN_VERSION)
+    major, minor, patch = map(int, version.split("."))
+    assert (major, minor, patch) >= (4, 0, 3)  # $__timeFilter_ms, $__fromTime_ms, $__toTime_ms
 
 
 def test_compose_keeps_secrets_out_of_files():

@@ -57,6 +57,7 @@ app.command()(read_commands.explain)
 app.command()(read_commands.report)
 dashboards_app.command("build")(dashboards_commands.dashboards_build)
 dashboards_app.command("publish")(dashboards_commands.dashboards_publish)
+dashboards_app.command("show")(dashboards_commands.dashboards_show)
 app.command()(run_commands.demo)
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 
 import typer
 
 from streams import config
-from streams.cli.output import err
+from streams.cli.output import Format, ask, emit, err, out, show
+from streams.cli.read_commands import TableOrJson
+from streams.reporting import terminal
 
 RunbookOption = Annotated[
     str | None,
@@ -22,6 +25,37 @@ def dashboards_build(runbook_url: RunbookOption = None) -> None:
 
     written = grafana.build(load_scoring(), runbook_url=runbook_url)
     err.print(f"{len(written)} file(s) changed under {grafana.DASHBOARDS_DIR}", highlight=False)
+
+
+class Board(StrEnum):
+    overview = "overview"
+    partner = "partner"
+    pipeline = "pipeline"
+
+
+def dashboards_show(
+    dashboard: Annotated[Board, typer.Argument(help="overview, partner or pipeline")] = Board.overview,
+    partner: Annotated[str | None, typer.Option(help="the partner id (the partner dashboard)")] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="the range's end: a date or RFC 3339; default now")
+    ] = None,
+    since: Annotated[str | None, typer.Option(help="the range's start; default 180 days (pipeline: 1) before")] = None,
+    region: Annotated[str | None, typer.Option(help="overview filter: regions, comma-separated")] = None,
+    tier: Annotated[str | None, typer.Option(help="overview filter: tiers, comma-separated")] = None,
+    account_manager: Annotated[str | None, typer.Option(help="overview filter: account managers")] = None,
+    quadrant: Annotated[str | None, typer.Option(help="overview filter: core, invest, review, deprioritise")] = None,
+    rows: Annotated[int, typer.Option(min=1, help="rows per panel in the table")] = 10,
+    fmt: Annotated[TableOrJson, typer.Option("--format", help="table or json")] = TableOrJson.table,
+) -> None:
+    """What each panel of a dashboard shows, from the same SQL Grafana runs: the dashboards
+    where no Grafana runs."""
+    filters = {"region": region, "tier": tier, "account_manager": account_manager, "quadrant": quadrant}
+    answer = ask("panels", dashboard=dashboard.value, partner=partner, as_of=as_of, since=since,
+                 **{k: v for k, v in filters.items() if v})  # fmt: skip
+    if fmt is TableOrJson.json:
+        emit(answer, Format.json, [], "")
+    else:
+        show(terminal.panels_view(answer, out.width, rows))
 
 
 def dashboards_publish(

@@ -87,7 +87,7 @@ def alerts(
     show(terminal.alerts_table(rows, out.width, wide), wide)
 
 
-class ExplainFormat(StrEnum):
+class TableOrJson(StrEnum):
     table = "table"
     json = "json"
 
@@ -98,11 +98,11 @@ def explain(
     since: Annotated[
         str | None, typer.Option(help="compare with this earlier time T0 (date or RFC 3339); default T − 30 days")
     ] = None,
-    fmt: Annotated[ExplainFormat, typer.Option("--format", help="table or json")] = ExplainFormat.table,
+    fmt: Annotated[TableOrJson, typer.Option("--format", help="table or json")] = TableOrJson.table,
 ) -> None:
     """Why the score moved between T0 and T: each component's share, the engagements behind it, the alerts."""
     answer = ask("explain", partner=partner, as_of=as_of, since=since)
-    if fmt is ExplainFormat.json:
+    if fmt is TableOrJson.json:
         emit(answer, Format.json, [], "")
     else:
         show(terminal.explain_view(answer, out.width))

@@ -5,6 +5,7 @@ client and keyword parameters and returns JSON-ready data."""
 from streams.reporting import report
 from streams.reporting.explain import explain
 from streams.reporting.health_rows import health
+from streams.reporting.panel_data import panel_data
 from streams.store import reads
 from streams.store.alerts import read_alerts
 
@@ -16,4 +17,5 @@ QUERIES = {
     "alerts": read_alerts,
     "explain": explain,
     "report": report.report_data,
+    "panels": panel_data,
 }

@@ -17,8 +17,8 @@ from clickhouse_connect.driver.client import Client
 
 from streams.formats import iso, parse_as_of, parse_iso
 from streams.reporting.explain import explain
+from streams.reporting.panel_data import panel_data
 from streams.reporting.panel_style import ALERT_COLOURS, QUADRANT_COLOURS, STATUS_COLOURS, band_colour, score_bands
-from streams.reporting.panels import dashboards, expand
 from streams.rules.explanation import links
 from streams.rules.fit import GOOD_SCORE, HIGH_FIT
 from streams.rules.scoring import load_scoring
@@ -32,12 +32,9 @@ EXPLAINED = 25  # partners needing attention explained in the report, worst firs
 def report_data(client: Client, as_of: str | None = None) -> dict[str, Any]:
     """Everything the report shows, JSON-ready (served by the pipeline's API too)."""
     t = parse_as_of(as_of)
-    overview = next(d for d in dashboards(load_scoring()) if d.uid == "partnerpulse-overview")
-    data: dict[str, Any] = {"as_of": iso(t), "from": iso(t - timedelta(days=REPORT_DAYS)), "panels": {}}
-    for panel in overview.panels:
-        result = client.query(expand(panel.sql, t - timedelta(days=REPORT_DAYS), t, interval_s=86400))
-        rows = [dict(zip(panel.columns, row, strict=True)) for row in result.result_rows]
-        data["panels"][panel.key] = {"title": panel.title, "rows": rows}
+    shown = panel_data(client, "overview", as_of=iso(t), since=iso(t - timedelta(days=REPORT_DAYS)))
+    data: dict[str, Any] = {"as_of": shown["to"], "from": shown["from"],
+                            "panels": {p["key"]: {"title": p["title"], "rows": p["rows"]} for p in shown["panels"]}}  # fmt: skip
     data["explanations"] = _explanations(client, data["panels"]["worst_first"]["rows"], t)
     data["dead_letters"] = reads.dead_letter_reasons(client)
     data["counts"] = reads.counts(client)

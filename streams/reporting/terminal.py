@@ -148,3 +148,41 @@ def explain_view(answer: dict, width: int = 200) -> Group:
     parts_shown = [Text(answer["summary"]), Text(""), contributions]
     parts_shown += [drivers] if answer["drivers"] else [Text("No engagement entered or left the window.")]
     return Group(*parts_shown)
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:,.1f}"
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    return str(value).removesuffix("T00:00:00")  # a day's midnight: the day
+
+
+def _many(n: int, what: str) -> str:
+    return f"{n} more {what}{'s' if n != 1 else ''}"
+
+
+def panels_view(answer: dict, width: int = 200, max_rows: int = 10) -> Group:
+    """Each panel of a dashboard as a table: the columns that fit the width (the first ones,
+    as the panel orders them by importance), the first `max_rows` rows."""
+    parts: list = [Text.from_markup(f"[bold]{escape(answer['dashboard'])}[/] · {answer['from']} → {answer['to']}"
+                                    + (f" · partner {escape(answer['partner'])}" if answer["partner"] else "")
+                                    + "".join(f" · {k} {', '.join(v)}" for k, v in answer["filters"].items()))]  # fmt: skip
+    for panel in answer["panels"]:
+        cells = [[_cell(r[c]) for c in panel["columns"]] for r in panel["rows"][:max_rows]]
+        widths = [max([len(c), *(len(row[i]) for row in cells)]) + 3 for i, c in enumerate(panel["columns"])]
+        fits = max(1, next((n for n in range(len(widths), 0, -1) if sum(widths[:n]) + 4 <= width), 1))
+        table = Table(title=f"{panel['title']}", title_justify="left", title_style="bold", expand=False)
+        for column in panel["columns"][:fits]:
+            table.add_column(column, overflow="fold")
+        for row in cells:
+            table.add_row(*(escape(c) for c in row[:fits]))
+        more = [_many(len(panel["rows"]) - max_rows, "row")] if len(panel["rows"]) > max_rows else []
+        more += [_many(len(widths) - fits, "column")] if fits < len(widths) else []
+        table.caption = (
+            (f"… {' and '.join(more)} (--format json shows all)" if more else None) if panel["rows"] else "no data"
+        )
+        parts += [Text(""), table]
+    return Group(*parts)

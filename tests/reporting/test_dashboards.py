@@ -14,6 +14,7 @@ from bs4 import BeautifulSoup
 
 from streams.formats import iso
 from streams.reporting import grafana, grafana_models, panel_style, panel_types, panels, report
+from streams.reporting.panel_data import panel_data
 from streams.rules.scoring import load_scoring
 from tests import badinput
 
@@ -298,3 +299,29 @@ def test_the_report_shows_what_the_dashboards_show(populated):
 
     quiet = [tr.td.get_text() for tr in _section(page, "Quiet now").find_all("tr")[1:]]
     assert quiet == [r["name"] or r["partner_id"] for r in _overview_panel(populated, "quiet_now")] == ["Fader"]
+
+
+def test_the_partner_header_is_its_health_then(populated):
+    """Score, status, silence and fit at the top of the partner dashboard = `health --as-of`
+    at the range's end; bad requests are sentences."""
+    from streams.reporting.health_rows import health
+
+    for partner in ("steady", "fader", "decliner", "listener"):
+        shown = panel_data(populated, "partner", as_of="2026-08-01", since="2026-05-01", partner=partner)
+        first = {p["key"]: (p["rows"] or [{}])[0] for p in shown["panels"]}
+        (row,) = health(populated, as_of="2026-08-01", partner=partner)
+        assert first["score_now"]["score"] == pytest.approx(row["score"], abs=0.01)
+        assert first["status_now"]["status"] == row["status"]
+        assert first["silence_now"]["disengaged_after"] == row["silence_limit_days"]
+        assert (first["profile"]["fit"], first["profile"]["quadrant"]) == (row["fit"], row["quadrant"])
+    assert shown["panels"][0]["rows"] and first["profile"]["fit"] is None  # the listener has no fit profile
+    for bad, words in (({"dashboard": "sales"}, "overview, partner, pipeline"), ({"dashboard": "partner"}, "give partner"),
+                       ({"since": "2026-09-02", "as_of": "2026-09-01"}, "must be before"), ({"segment": "x"}, "unknown filter")):  # fmt: skip
+        with pytest.raises(ValueError, match=words):
+            panel_data(populated, **bad)
+    selected = panel_data(populated, as_of="2026-09-01", since="2026-01-01", region="EMEA, NA", tier="gold")
+    worst = next(p for p in selected["panels"] if p["key"] == "worst_first")
+    assert {r["partner_id"] for r in worst["rows"]} == {"steady", "decliner"} and selected["filters"]["region"] == [
+        "EMEA",
+        "NA",
+    ]

@@ -177,6 +177,17 @@ def test_demo_end_to_end(settings, tmp_path):
         [sys.executable, "-m", "streams.cli", "alerts", "--state", "firing", "--format", "json"],
         env=env | {"PARTNERPULSE_DATA_DIR": str(demo_dir)}, capture_output=True, timeout=120).stdout)  # fmt: skip
     assert ("initech-003", "one_sided") in {(a["partner_id"], a["kind"]) for a in alerts}  # listener
+    shown = subprocess.run([sys.executable, "-m", "streams.cli", "dashboards", "show", "--rows", "3"],
+                           env=env | {"PARTNERPULSE_DATA_DIR": str(demo_dir), "COLUMNS": "80"}, capture_output=True,
+                           timeout=120)  # fmt: skip
+    assert shown.returncode == 0, shown.stderr.decode()
+    lines = shown.stdout.decode().splitlines()
+    assert max(map(len, lines)) <= 80 and "Partners needing attention" in shown.stdout.decode()
+    as_json = orjson.loads(subprocess.run(
+        [sys.executable, "-m", "streams.cli", "dashboards", "show", "--format", "json"],
+        env=env | {"PARTNERPULSE_DATA_DIR": str(demo_dir)}, capture_output=True, timeout=120).stdout)  # fmt: skip
+    by_status = {r["status"]: r["partners"] for r in as_json["panels"][0]["rows"]}
+    assert by_status == {s: sum(r["status"] == s for r in rows) for s in by_status}  # the panel = `health`
     names = {r["partner_id"]: r["name"] for r in rows}
     for a in alerts:  # every open alert is in the report, by partner name
         assert names[a["partner_id"]] in text
