@@ -49,12 +49,14 @@ def produce(bootstrap: str, data: Iterable[Record]) -> float:
     return time.perf_counter() - t
 
 
-def worker(work: Path, bootstrap: str, clickhouse: str | None = None, batch_size: int | None = None) -> PipelineProcess:
+def worker(work: Path, bootstrap: str, clickhouse: str | None = None, batch_size: int | None = None,
+           session_timeout: float = 6.0) -> PipelineProcess:  # fmt: skip
     """`partnerpulse up` on an already running broker, not started; its store is the
-    embedded chDB under `work` unless `clickhouse` (a DSN) says otherwise."""
+    embedded chDB under `work` unless `clickhouse` (a DSN) says otherwise. Tansu: pass
+    `config.EMBEDDED_SESSION_TIMEOUT` to start as the embedded default does."""
     env = {"PARTNERPULSE_DATA_DIR": str(work)} | ({"PARTNERPULSE_CLICKHOUSE": clickhouse} if clickhouse else {})
     settings = config.load(env)
-    settings = dataclasses.replace(settings, kafka=bootstrap, session_timeout=6.0,
+    settings = dataclasses.replace(settings, kafka=bootstrap, session_timeout=session_timeout,
                                    batch_size=batch_size or settings.batch_size)  # fmt: skip
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return PipelineProcess(settings, work / "pipeline.log")

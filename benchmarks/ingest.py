@@ -25,7 +25,7 @@ from aiokafka import AIOKafkaConsumer
 from common import produce, records, worker
 
 from streams.broker.embedded import embedded_broker, ensure_topics
-from streams.config import TOPIC_EVENTS
+from streams.config import EMBEDDED_SESSION_TIMEOUT, TOPIC_EVENTS
 
 
 async def baseline(bootstrap: str, n: int) -> float:
@@ -42,14 +42,14 @@ async def baseline(bootstrap: str, n: int) -> float:
         await consumer.stop()
 
 
-def measure(label: str, bootstrap: str, data, work: Path, batch_size: int | None) -> None:
+def measure(label: str, bootstrap: str, data, work: Path, batch_size: int | None, session_timeout: float) -> None:
     ensure_topics(bootstrap, 4)
     print(f"[{label}] produced {len(data):,} events in {produce(bootstrap, data):.1f} s")
     rate_base = asyncio.run(baseline(bootstrap, len(data)))
     print(f"[{label}] baseline  plain aiokafka consumer: {rate_base:12,.0f} events/s (reading only)")
 
     started = time.perf_counter()
-    with worker(work, bootstrap, batch_size=batch_size) as running:
+    with worker(work, bootstrap, batch_size=batch_size, session_timeout=session_timeout) as running:
         ready = time.perf_counter() - started
         first = None  # (seconds since `up` started, records) when the first batch was stored
         while (status := running.status())["processed"]["records"] < len(data):
@@ -75,13 +75,15 @@ def main() -> None:
     data = records(args.events)
     if args.broker in ("tansu", "both"):
         with embedded_broker() as bootstrap:
-            measure("tansu", bootstrap, data, Path(tempfile.mkdtemp(prefix="pp-ingest-")), args.batch_size)
+            # Started as the embedded default starts (its session timeout), events waiting.
+            measure("tansu", bootstrap, data, Path(tempfile.mkdtemp(prefix="pp-ingest-")), args.batch_size,
+                    EMBEDDED_SESSION_TIMEOUT)  # fmt: skip
     if args.broker in ("kafka", "both"):
         from tests.apache_kafka import VERSION, apache_kafka
 
         with apache_kafka() as kafka:
             label = f"kafka {VERSION}"
-            measure(label, kafka.bootstrap, data, Path(tempfile.mkdtemp(prefix="pp-ingest-")), args.batch_size)
+            measure(label, kafka.bootstrap, data, Path(tempfile.mkdtemp(prefix="pp-ingest-")), args.batch_size, 6.0)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,9 @@ TOPIC_EVENTS = "engagement-events"
 TOPIC_DLQ = "engagement-events-dlq"
 TOPIC_ALERTS = "partner-alerts"
 DATABASE = "partnerpulse"
+# Tansu holds a group join for about half the session timeout: the embedded broker's
+# consumer gets a short one (its one member heartbeats every 0.7 s on the same machine).
+EMBEDDED_SESSION_TIMEOUT = 4.0
 
 
 @dataclass(frozen=True)
@@ -75,9 +78,8 @@ def load(environ: dict[str, str] | None = None) -> Settings:
     data_dir = Path(env.get("PARTNERPULSE_DATA_DIR") or default_data_dir()).expanduser().resolve()
     kafka = env.get("PARTNERPULSE_KAFKA") or None
     clickhouse = env.get("PARTNERPULSE_CLICKHOUSE") or f"chdb://{data_dir / 'clickhouse'}"
-    # Tansu holds a group join for about half the session timeout, so the embedded
-    # broker gets a short one; a Tansu started elsewhere needs it set explicitly.
-    session = env.get("PARTNERPULSE_SESSION_TIMEOUT") or ("6" if kafka is None else None)
+    # A Tansu started elsewhere needs a short session set explicitly (see EMBEDDED_SESSION_TIMEOUT).
+    session = env.get("PARTNERPULSE_SESSION_TIMEOUT") or (str(EMBEDDED_SESSION_TIMEOUT) if kafka is None else None)
     return Settings(
         kafka=kafka,
         clickhouse=clickhouse,

@@ -93,7 +93,7 @@ def on_broker(request, settings) -> Settings:
         yield settings
         return
     with running_broker("kafka") as bootstrap:
-        yield dataclasses.replace(settings, kafka=bootstrap)
+        yield dataclasses.replace(settings, kafka=bootstrap, session_timeout=6.0)  # Kafka's least
 
 
 @pytest.fixture

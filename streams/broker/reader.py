@@ -18,7 +18,12 @@ from collections.abc import Awaitable, Callable, Iterable
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.errors import GroupAuthorizationFailedError, InconsistentGroupProtocolError, TopicAuthorizationFailedError
+from aiokafka.errors import (
+    GroupAuthorizationFailedError,
+    InconsistentGroupProtocolError,
+    InvalidSessionTimeoutError,
+    TopicAuthorizationFailedError,
+)
 
 from streams.errors import BrokerError
 
@@ -30,6 +35,8 @@ REFUSALS = {
     "uses a partition assignor it does not speak — is another application using that group id?",
     GroupAuthorizationFailedError: f"Kafka does not authorize this worker for consumer group '{GROUP}'",
     TopicAuthorizationFailedError: "Kafka does not authorize this worker to read the events topic",
+    InvalidSessionTimeoutError: "Kafka refuses the consumer session timeout: set PARTNERPULSE_SESSION_TIMEOUT within "
+    "the broker's group.min.session.timeout.ms and group.max.session.timeout.ms (6–1800 s by default)",
 }
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
@@ -35,38 +35,58 @@ def _driver(d) -> dict[str, Any]:
     return {**asdict(d), "time": iso(d.time), "quality_minutes": round(d.quality_minutes, 1)}
 
 
-def explain(client: Client, partner: str, as_of: str | None = None, since: str | None = None) -> dict[str, Any]:
-    """Why `partner`'s score moved between T0 (`since`, default T − 30 days) and T (`as_of`).
-    A ValueError says what is wrong with the question (the API answers it with 400)."""
+def _times(as_of: str | None, since: str | None) -> tuple[datetime, datetime]:
     now_t = parse_as_of(as_of)
     then_t = parse_as_of(since, option="--since") if since else now_t - DEFAULT_SPAN
     if then_t >= now_t:
         raise ValueError(f"--since {iso(then_t)} must be before --as-of {iso(now_t)}")
+    return then_t, now_t
+
+
+def explain_many(client: Client, partners: list[str], as_of: str | None = None,
+                 since: str | None = None) -> dict[str, dict[str, Any]]:  # fmt: skip
+    """`explain` for several partners at once (the report's): one metrics query for all of
+    them at both times, one read of their profiles; a partner with no engagement by T is left
+    out."""
+    then_t, now_t = _times(as_of, since)
     scoring = load_scoring()
-    metrics = compute_metrics_at(client, [then_t, now_t], scoring, partner)
-    healths = {t: next((assess(m, scoring) for m in ms), None) for t, ms in metrics.items()}
-    then, now = (healths.get(t) for t in sorted(healths))
-    if now is None:
+    metrics = compute_metrics_at(client, [then_t, now_t], scoring, partners)
+    then_h, now_h = ({m.partner_id: assess(m, scoring) for m in metrics[t]} for t in sorted(metrics))
+    names = partner_names(client)
+    fits = profiles.fit_history(client, now_t, load_ideal(), partners)  # one read serves both times
+    fit_then, fit_now = (profiles.as_of(fits, t) for t in (then_t, now_t))
+    out = {}
+    for partner in partners:
+        now, then, name = now_h.get(partner), then_h.get(partner), names.get(partner)
+        if now is None:
+            continue
+        found = explanation(then, now, window_drivers(client, partner, then_t, now_t, scoring),
+                            transitions(client, partner, then_t, now_t), then_t, scoring)  # fmt: skip
+        out[partner] = {
+            "partner_id": partner,
+            "name": name,
+            "since": iso(then_t),
+            "as_of": iso(now_t),
+            "summary": found["summary"],
+            "then": as_dict(then, name, fit_then.get(partner)) if then is not None else None,
+            "now": as_dict(now, name, fit_now.get(partner)),
+            "score_delta": found["score_delta"],
+            "contributions": found["contributions"],
+            "drivers": [_driver(d) for d in found["drivers"]],
+            "alerts": [{**asdict(t), "at": iso(t.at)} for t in found["alerts"]],
+        }
+    return out
+
+
+def explain(client: Client, partner: str, as_of: str | None = None, since: str | None = None) -> dict[str, Any]:
+    """Why `partner`'s score moved between T0 (`since`, default T − 30 days) and T (`as_of`).
+    A ValueError says what is wrong with the question (the API answers it with 400)."""
+    answer = explain_many(client, [partner], as_of, since).get(partner)
+    if answer is None:
         if not _known(client, partner):
             raise ValueError(
                 f"no partner {partner!r} is known: check the id (`partnerpulse health` lists every partner)"
             )
+        now_t = _times(as_of, since)[1]
         raise ValueError(f"partner {partner!r} has no engagement at or before {iso(now_t)}: nothing to explain yet")
-    name = partner_names(client).get(partner)
-    fits = profiles.fit_history(client, now_t, load_ideal(), partner)  # one read serves both times
-    fit_then, fit_now = (profiles.as_of(fits, t).get(partner) for t in (then_t, now_t))
-    found = explanation(then, now, window_drivers(client, partner, then_t, now_t, scoring),
-                        transitions(client, partner, then_t, now_t), then_t, scoring)  # fmt: skip
-    return {
-        "partner_id": partner,
-        "name": name,
-        "since": iso(then_t),
-        "as_of": iso(now_t),
-        "summary": found["summary"],
-        "then": as_dict(then, name, fit_then) if then is not None else None,
-        "now": as_dict(now, name, fit_now),
-        "score_delta": found["score_delta"],
-        "contributions": found["contributions"],
-        "drivers": [_driver(d) for d in found["drivers"]],
-        "alerts": [{**asdict(t), "at": iso(t.at)} for t in found["alerts"]],
-    }
+    return answer

@@ -16,7 +16,7 @@ import orjson
 from clickhouse_connect.driver.client import Client
 
 from streams.formats import iso, parse_as_of, parse_iso
-from streams.reporting.explain import explain
+from streams.reporting.explain import explain_many
 from streams.reporting.panel_data import panel_data
 from streams.reporting.panel_style import ALERT_COLOURS, QUADRANT_COLOURS, STATUS_COLOURS, band_colour, score_bands
 from streams.rules.explanation import links
@@ -43,12 +43,12 @@ def report_data(client: Client, as_of: str | None = None) -> dict[str, Any]:
 
 def _explanations(client: Client, worst_first: list[dict], t: datetime) -> dict[str, dict]:
     """Why each partner needing attention moved over the last 30 days (§7), worst first."""
-    out = {}
-    for row in [r for r in worst_first if r["status"] in ATTENTION][:EXPLAINED]:
-        answer = explain(client, row["partner_id"], as_of=iso(t))
-        out[row["partner_id"]] = {k: answer[k] for k in ("summary", "contributions", "score_delta")} | {
-            "drivers": answer["drivers"][:5], "command": links(row["partner_id"], t)["command"]}  # fmt: skip
-    return out
+    wanted = [r["partner_id"] for r in worst_first if r["status"] in ATTENTION][:EXPLAINED]
+    return {
+        partner: {k: answer[k] for k in ("summary", "contributions", "score_delta")}
+        | {"drivers": answer["drivers"][:5], "command": links(partner, t)["command"]}
+        for partner, answer in explain_many(client, wanted, as_of=iso(t)).items()
+    }
 
 
 def _figure_html(fig) -> str:

@@ -240,7 +240,7 @@ def _metrics_sql(scoring: Scoring, batched: bool, partner: bool) -> str:
         .replace("{rollup_group}", "GROUP BY partner_id, day" if batched else "")
         .replace("{weight}", scoring.weight_sql())
         .replace("{gap_quantile}", repr(float(scoring.rhythm("quantile"))))
-        .replace("{partner_filter}", "AND partner_id = {partner:String}" if partner else "")
+        .replace("{partner_filter}", "AND partner_id IN {partners:Array(String)}" if partner else "")
         .replace("{frame_const}", "" if batched else f"{frames_param}[1] AS frame, ")
         .replace("{rollup_join}", join(_ROLLUP_ROWS))
         .replace("{raw_join}", join(_RAW_ROWS))
@@ -248,14 +248,18 @@ def _metrics_sql(scoring: Scoring, batched: bool, partner: bool) -> str:
     )
 
 
-def compute_metrics(client: Client, as_of: datetime, scoring: Scoring, partner: str | None = None) -> list[Metrics]:
+Partners = str | list[str] | None  # one partner, some, or (None) every partner
+
+
+def compute_metrics(client: Client, as_of: datetime, scoring: Scoring, partner: Partners = None) -> list[Metrics]:
     return next(iter(compute_metrics_at(client, [as_of], scoring, partner).values()))
 
 
 def compute_metrics_at(
-    client: Client, times: list[datetime], scoring: Scoring, partner: str | None = None
+    client: Client, times: list[datetime], scoring: Scoring, partner: Partners = None
 ) -> dict[datetime, list[Metrics]]:
-    """Every partner's metrics as of each of `times` (one query), by time then partner."""
+    """Every partner's (or those asked for) metrics as of each of `times` (one query), by
+    time then partner."""
     # Milliseconds, as DateTime64(3) holds them (and as the answer's as_of comes back).
     times = sorted({aware(t).replace(microsecond=aware(t).microsecond // 1000 * 1000) for t in times})
     month = scoring.window("month")
@@ -283,7 +287,7 @@ def compute_metrics_at(
         baseline_months=float(baseline_months),
         types=types,
         type_bits=list(range(len(types))),
-        partner=partner or "",
+        partners=[partner] if isinstance(partner, str) else (partner or []),
         usual_windows=float(scoring.decline("usual_windows")),
         min_gaps=int(scoring.rhythm("min_gaps")),
     )
@@ -296,5 +300,5 @@ def compute_metrics_at(
     return out
 
 
-def assess_all(client: Client, as_of: datetime, scoring: Scoring, partner: str | None = None) -> list[Health]:
+def assess_all(client: Client, as_of: datetime, scoring: Scoring, partner: Partners = None) -> list[Health]:
     return [assess(m, scoring) for m in compute_metrics(client, as_of, scoring, partner)]

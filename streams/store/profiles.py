@@ -16,15 +16,16 @@ from streams.rules.fit import Fit, Ideal, assess_fit
 History = dict[str, tuple[list[datetime], list[Fit]]]  # partner -> (times, fit from each profile), by time
 
 
-def fit_history(client: Client, until: datetime, ideal: Ideal, partner: str | None = None) -> History:
+def fit_history(client: Client, until: datetime, ideal: Ideal, partner: str | list[str] | None = None) -> History:
     """The fit of every profile event with fit fields up to `until`, per partner in time
     order: each profile assessed once, whatever number of times it is then asked about."""
     rows = client.query(
         "SELECT partner_id, updated_at, fit FROM partners "
         "WHERE updated_at <= {until:DateTime64(3, 'UTC')} AND fit NOT IN ('', '{}') "
-        + ("AND partner_id = {partner:String} " if partner else "")
+        + ("AND partner_id IN {partners:Array(String)} " if partner is not None else "")
         + "ORDER BY partner_id, updated_at, source, id",
-        parameters={"until": until.astimezone(UTC).replace(tzinfo=None), "partner": partner or ""},
+        parameters={"until": until.astimezone(UTC).replace(tzinfo=None),
+                    "partners": [partner] if isinstance(partner, str) else (partner or [])},
     ).result_rows  # fmt: skip
     out: History = {}
     for pid, at, fit in rows:

@@ -35,8 +35,6 @@ from streams.worker.evaluation_loop import EvaluationLoop
 from streams.worker.ingest_loop import IngestLoop
 from streams.worker.public_site import PublicSite
 
-FAUST_SESSION_TIMEOUT = 10.0
-
 
 class Worker:
     """The parts of one worker, shared by its loops and HTTP views."""
@@ -139,31 +137,24 @@ def create_app(
 ) -> tuple[faust.App, Worker]:
     """The worker. `on_ready()` once it serves; `on_fatal(message)` when it must stop;
     `idempotent`: the broker grants producer ids (`streams.broker.idempotent`)."""
-    # faust's own consumer group ("partnerpulse") reads nothing of ours (events are read
-    # in the group of `BatchReader`); its join happens before our tasks start, so a member
-    # left by a killed worker must not hold it for long: Tansu holds a join for half the
-    # session timeout, faust's default 60 s. Short everywhere, the real broker included.
-    options = {"broker_session_timeout": FAUST_SESSION_TIMEOUT, "broker_heartbeat_interval": FAUST_SESSION_TIMEOUT / 6}
-    if settings.session_timeout:
-        options.update(
-            broker_session_timeout=min(settings.session_timeout, FAUST_SESSION_TIMEOUT),
-            broker_heartbeat_interval=settings.heartbeat_interval,
-        )
     app = faust.App(
         "partnerpulse",
         broker=[f"kafka://{host}" for host in bootstrap.split(",")],
         store="memory://",
         datadir=str(settings.data_dir / "faust"),
         topic_partitions=settings.partitions,
-        consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         web_enabled=True,
         web_bind=settings.web_bind,
         web_host="127.0.0.1",
         web_port=web_port,
         web_in_thread=False,
-        **options,
     )
+    # No faust consumer: events are read in `BatchReader`'s group, so faust's own group would
+    # read nothing, yet its join comes before our tasks start — a second join at every start
+    # (Tansu holds each for half the session timeout) and a second group to rebalance.
+    # faust still runs the tasks, the timer, the web server and the producer.
+    app.boot_strategy = app.BootStrategy(app, enable_kafka_consumer=False)
     if idempotent:
         use_idempotent_producer(app)
     w = Worker(app, settings, bootstrap, on_fatal)

@@ -19,7 +19,7 @@ SAY_WAITING_EVERY = 10.0
 # A worker killed during its join leaves a member that Tansu keeps for half the session
 # timeout (faust's default: 60 s; seen to hold a join for 15 minutes without the setting).
 TANSU_HINT = ("if the broker is a Tansu you run yourself, a worker killed during its join holds the group: "
-              "set PARTNERPULSE_SESSION_TIMEOUT=6 for every worker (the embedded broker does)")  # fmt: skip
+              "set PARTNERPULSE_SESSION_TIMEOUT=6 for every worker (the embedded broker uses 4)")  # fmt: skip
 
 
 class BrokerWatch:

@@ -9,6 +9,7 @@ import pytest
 
 from streams.broker.embedded import embedded_broker, ensure_topics
 from streams.broker.producer import open_producer
+from streams.config import EMBEDDED_SESSION_TIMEOUT
 from streams.store import connection as store
 from tests import badinput
 from tests.conftest import EXAMPLES
@@ -33,7 +34,7 @@ def populated(tmp_path_factory):
     settings.data_dir.mkdir(parents=True)
     try:
         with embedded_broker() as bootstrap:
-            run = dataclasses.replace(settings, kafka=bootstrap, session_timeout=6.0)
+            run = dataclasses.replace(settings, kafka=bootstrap, session_timeout=EMBEDDED_SESSION_TIMEOUT)
             ensure_topics(bootstrap, run.partitions)
             producer = open_producer(bootstrap)
             profiles = [line for line in (EXAMPLES / "events.jsonl").read_bytes().splitlines() if b"profile" in line]

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from streams.reporting.explain import explain
+from streams.reporting.explain import explain, explain_many
 from streams.reporting.health_rows import health
 from streams.rules.alerting import Alert
 from streams.store.alerts import write_alerts
@@ -76,6 +76,10 @@ def test_explain_agrees_with_health_and_the_oracle_for_every_partner(loaded, pai
         minutes = [d["quality_minutes"] for d in answer["drivers"]]
         assert minutes == sorted(minutes, reverse=True)
     assert explained >= 8
+    # All at once (the report's way): the same answers, partners without engagement left out.
+    many = explain_many(loaded, PARTNERS, as_of=oracle._iso(now_t), since=oracle._iso(then_t))
+    assert list(many) == [p for p in PARTNERS if p in now_rows]
+    assert many == {p: explain(loaded, p, as_of=oracle._iso(now_t), since=oracle._iso(then_t)) for p in many}
 
 
 def test_alert_transitions_are_those_between_t0_and_t(loaded):

@@ -19,7 +19,7 @@ from kafka import KafkaConsumer
 
 from streams.broker.embedded import embedded_broker, ensure_topics
 from streams.broker.producer import open_producer
-from streams.config import TOPIC_ALERTS
+from streams.config import EMBEDDED_SESSION_TIMEOUT, TOPIC_ALERTS
 from streams.rules import alerting
 from streams.rules.scoring import (
     Health,
@@ -243,7 +243,7 @@ def scenario_env(tmp_path, settings, monkeypatch):
     scoring.write_text("watermark:\n  idle_partition_seconds: 2\n")
     monkeypatch.setenv("PARTNERPULSE_SCORING", str(scoring))
     with embedded_broker() as bootstrap:
-        run = dataclasses.replace(settings, kafka=bootstrap, session_timeout=6.0)
+        run = dataclasses.replace(settings, kafka=bootstrap, session_timeout=EMBEDDED_SESSION_TIMEOUT)
         run.data_dir.mkdir(parents=True)
         ensure_topics(bootstrap, run.partitions)
         producer = open_producer(bootstrap)

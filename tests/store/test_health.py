@@ -12,6 +12,7 @@ import pytest
 
 from streams.broker.embedded import embedded_broker, ensure_topics
 from streams.broker.producer import open_producer
+from streams.config import EMBEDDED_SESSION_TIMEOUT
 from streams.store import connection as store
 from streams.worker.process import PipelineProcess
 from tests import oracle
@@ -110,7 +111,7 @@ def run_and_snapshot(tmp_path, settings, name: str, events: list[dict]) -> tuple
     data.mkdir()
     with embedded_broker() as bootstrap:
         run = dataclasses.replace(settings, kafka=bootstrap, data_dir=data, clickhouse=f"chdb://{data / 'ch'}",
-                                  session_timeout=6.0)  # fmt: skip
+                                  session_timeout=EMBEDDED_SESSION_TIMEOUT)  # fmt: skip
         ensure_topics(bootstrap, run.partitions)
         producer = open_producer(bootstrap)
         send_raw(producer, keyed(events))

@@ -23,7 +23,7 @@ from streams import config
 from streams.broker.embedded import embedded_broker, ensure_topics, free_port
 from streams.broker.producer import open_producer
 from streams.broker.reader import GROUP
-from streams.config import TOPIC_EVENTS
+from streams.config import EMBEDDED_SESSION_TIMEOUT, TOPIC_EVENTS
 from streams.worker.process import PipelineProcess
 from tests import oracle
 from tests.chdb_server import StoreProcess
@@ -121,7 +121,9 @@ def test_store_away_for_a_while_loses_nothing_and_holds_back(tmp_path, settings)
     n = 30_000
     try:
         with embedded_broker() as bootstrap:
-            run = dataclasses.replace(settings, kafka=bootstrap, clickhouse=store.dsn, session_timeout=6.0)
+            run = dataclasses.replace(
+                settings, kafka=bootstrap, clickhouse=store.dsn, session_timeout=EMBEDDED_SESSION_TIMEOUT
+            )
             run.data_dir.mkdir(parents=True)
             ensure_topics(bootstrap, run.partitions)
             producer = open_producer(bootstrap)
@@ -226,7 +228,7 @@ def test_up_refused_by_its_group_says_why_and_exits_1(tmp_path, settings):
             while not squatter.assignment():
                 assert time.monotonic() < deadline
                 time.sleep(0.2)
-            run = dataclasses.replace(settings, kafka=kafka.bootstrap)
+            run = dataclasses.replace(settings, kafka=kafka.bootstrap, session_timeout=6.0)
             run.data_dir.mkdir(parents=True)
             result = subprocess.run([sys.executable, "-m", "streams.cli", "up"], capture_output=True, timeout=180,
                                     env=env_for(run), cwd=ROOT)  # fmt: skip
@@ -234,10 +236,17 @@ def test_up_refused_by_its_group_says_why_and_exits_1(tmp_path, settings):
             stop.set()
             polling.join(timeout=10)
             squatter.close()
+        # A session shorter than Kafka's least (6 s): refused for good, said as such.
+        short = dataclasses.replace(run, data_dir=tmp_path / "short")
+        short.data_dir.mkdir(parents=True)
+        too_short = subprocess.run([sys.executable, "-m", "streams.cli", "up"], capture_output=True, timeout=180,
+                                   env=env_for(short) | {"PARTNERPULSE_SESSION_TIMEOUT": "4"}, cwd=ROOT)  # fmt: skip
     said = result.stderr.decode()
     assert result.returncode == 1, said[-3000:]
     assert f"Kafka refuses this worker in consumer group '{GROUP}'" in said.splitlines()[-1], said[-3000:]
     assert "stopped cleanly" not in said
+    said = too_short.stderr.decode()
+    assert too_short.returncode == 1 and "PARTNERPULSE_SESSION_TIMEOUT within" in said.splitlines()[-1], said[-3000:]
 
 
 def test_up_waiting_for_a_held_group_says_what_it_waits_for(tmp_path, settings):
