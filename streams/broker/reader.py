@@ -42,11 +42,12 @@ REFUSALS = {
 
 def next_offsets(records: Iterable[ConsumerRecord]) -> dict[TopicPartition, int]:
     """What to commit after `records` are stored: one past the last offset per partition."""
-    out: dict[TopicPartition, int] = {}
+    out: dict[tuple[str, int], int] = {}  # plain tuples: no TopicPartition per record on the hot path
     for r in records:
-        tp = TopicPartition(r.topic, r.partition)
-        out[tp] = max(out.get(tp, 0), r.offset + 1)
-    return out
+        key = (r.topic, r.partition)
+        if r.offset >= out.get(key, 0):
+            out[key] = r.offset + 1
+    return {TopicPartition(*key): offset for key, offset in out.items()}
 
 
 class BatchReader(ConsumerRebalanceListener):
@@ -113,8 +114,10 @@ class BatchReader(ConsumerRebalanceListener):
                 await self._settled.wait()
             finally:
                 await self.storing.acquire()
-        mine = self._consumer.assignment()
-        return [r for r in records if TopicPartition(r.topic, r.partition) in mine]
+        mine = self._consumer.assignment()  # TopicPartitions: equal to, and hash as, plain tuples
+        if all(key in mine for key in {(r.topic, r.partition) for r in records}):
+            return records  # the usual case, without a new list
+        return [r for r in records if (r.topic, r.partition) in mine]
 
     async def get(self, max_records: int, within: float) -> list[ConsumerRecord]:
         """Up to `max_records`, waiting at most `within` seconds for the first."""

@@ -55,7 +55,7 @@ class Worker:
         self.evaluator = Evaluator(scoring, lateness, targets, idle)
         self.reader = BatchReader(bootstrap, TOPIC_EVENTS, settings.session_timeout, settings.heartbeat_interval,
                                   self._on_assigned)  # fmt: skip
-        self.dlq_topic = app.topic(TOPIC_DLQ, key_serializer="raw", value_serializer="raw")
+        self.producer = app.producer
         self.alerts_topic = app.topic(TOPIC_ALERTS, key_serializer="raw", value_serializer="raw")
         self.events_topic = app.topic(TOPIC_EVENTS, key_serializer="raw", value_serializer="raw")
         self.ingest = IngestLoop(self.reader, self.store, self._send_dead_letters, settings.batch_size,
@@ -84,12 +84,18 @@ class Worker:
         await self.store.run(record_progress, [(TOPIC_EVENTS, p, None, now) for p in partitions])
 
     async def _send_dead_letters(self, classified: Classified) -> None:
+        # Bytes to the producer itself: a faust topic's send adds a message object, callbacks
+        # and sensors per record, on the event loop the whole ingest shares.
+        send = self.producer.send
         deliveries = [
-            await self.dlq_topic.send(
-                key=rejected.event_id.encode() or None,
-                value=raw,
+            await send(
+                TOPIC_DLQ,
+                rejected.event_id.encode() or None,
+                raw,
+                None,
+                None,
                 # The record's own headers too (binary mode: its attributes), for a replay.
-                headers=[
+                [
                     *origin.headers,
                     ("reason", rejected.reason.encode()),
                     ("code", rejected.code.encode()),
