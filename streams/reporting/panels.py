@@ -46,11 +46,9 @@ FILTERS = (
 )  # fmt: skip
 
 
-def _selected(ideal: Ideal) -> str:
-    """The latest snapshot of the partners the overview's filters select: one row per partner
-    with its profile, fit and quadrant (`$__conditionalAll` drops a filter set to All)."""
+def _latest(ideal: Ideal, where: str) -> str:
+    """The latest snapshot, one row per partner with its profile, fit and quadrant."""
     fit = fit_sql(ideal, "f.fit_profile")
-    filters = " AND ".join(f"$__conditionalAll({c} IN (${{{c}:singlequote}}), ${c})" for c in (v.name for v in FILTERS))
     return (
         "(SELECT h.partner_id AS partner_id, ifNull(p.name, '') AS name, h.score AS score, h.status AS status, "
         "h.days_since_last AS days_since_last, h.silence_limit_days AS silence_limit_days, "
@@ -61,8 +59,28 @@ def _selected(ideal: Ideal) -> str:
         f"{quadrant_sql('fit', 'h.score')} AS quadrant, ifNull(p.region, '') AS region, "
         "ifNull(p.tier, '') AS tier, ifNull(p.account_manager, '') AS account_manager "
         "FROM partner_health AS h FINAL LEFT JOIN partner_profiles AS p ON p.partner_id = h.partner_id "
-        f"{_fit_join('h')} WHERE h.day = {LATEST_DAY} AND {filters})"
+        f"{_fit_join('h')} WHERE h.day = {LATEST_DAY} AND {where})"
     )
+
+
+def _in(column: str) -> str:
+    return f"{column} IN (${{{column}:singlequote}})"
+
+
+def _selected(ideal: Ideal) -> str:
+    """The latest snapshot of the partners the overview's filters select
+    (`$__conditionalAll` drops a filter set to All)."""
+    return _latest(ideal, " AND ".join(f"$__conditionalAll({_in(v.name)}, ${v.name})" for v in FILTERS))
+
+
+def _chosen(ideal: Ideal, column: str) -> str:
+    """A condition on `column` (a partner id) for the panels that do not read the latest
+    snapshot: one subquery per filter set, none when all are All (they cost nothing then)."""
+    conditions = [f"$__conditionalAll({column} IN (SELECT partner_id FROM partner_profiles WHERE {_in(v.name)}), "
+                  f"${v.name})" for v in FILTERS if v.name != "quadrant"]  # fmt: skip
+    conditions.append(f"$__conditionalAll({column} IN (SELECT partner_id FROM {_latest(ideal, '1=1')} "
+                      f"WHERE {_in('quadrant')}), $quadrant)")  # fmt: skip
+    return " AND ".join(conditions)
 
 
 def _fit_join(alias: str) -> str:
@@ -82,15 +100,15 @@ def _overview(w: str, ideal: Ideal) -> Dashboard:
         "the filters (region, tier, account manager, quadrant) apply to every panel.",
         variables=FILTERS,
         panels=(
-            *_overview_counts(selected),
+            *_overview_counts(selected, _chosen(ideal, "a.partner_id")),
             *_overview_partners(selected),
             _fit_quadrants(selected, ideal),
-            *_overview_trends(w, selected),
+            *_overview_trends(w, _chosen(ideal, "partner_id"), _chosen(ideal, "a.partner_id")),
         ),
     )
 
 
-def _overview_counts(selected: str) -> tuple[Panel, ...]:
+def _overview_counts(selected: str, chosen_alerts: str) -> tuple[Panel, ...]:
     """How many partners stand where, and the open alerts."""
     return (
         Panel(
@@ -122,7 +140,7 @@ def _overview_counts(selected: str) -> tuple[Panel, ...]:
             "a.fired_at AS fired_at, a.reason AS reason FROM partner_alerts AS a FINAL "
             "LEFT JOIN partner_profiles AS p ON p.partner_id = a.partner_id "
             "WHERE a.state = 'firing' AND a.fired_at <= $__toTime_ms "
-            f"AND a.partner_id IN (SELECT partner_id FROM {selected}) ORDER BY a.fired_at DESC LIMIT 200",
+            f"AND {chosen_alerts} ORDER BY a.fired_at DESC LIMIT 200",
             ("partner_id", "name", "kind", "fired_at", "reason"),
             (14, 0, 10, 8),
             "Alerts firing at the end of the range for the selected partners, newest first. Click a partner to "
@@ -195,10 +213,9 @@ def _fit_quadrants(selected: str, ideal: Ideal) -> Panel:
     )
 
 
-def _overview_trends(w: str, selected: str) -> tuple[Panel, ...]:
+def _overview_trends(w: str, chosen: str, chosen_alerts: str) -> tuple[Panel, ...]:
     """Quality time, reciprocity, ecosystem and alerts over the time range, for the partners
-    the filters select."""
-    chosen = f"partner_id IN (SELECT partner_id FROM {selected})"
+    the filters select (`chosen`, `chosen_alerts`: the conditions on their ids)."""
     return (
         Panel(
             "quality_by_type",
@@ -247,7 +264,7 @@ def _overview_trends(w: str, selected: str) -> tuple[Panel, ...]:
             "a.fired_at AS fired_at, a.resolved_at AS resolved_at FROM partner_alerts AS a FINAL "
             "LEFT JOIN partner_profiles AS p ON p.partner_id = a.partner_id "
             "WHERE a.fired_at <= $__toTime_ms AND (a.resolved_at IS NULL OR a.resolved_at >= $__fromTime_ms) "
-            f"AND a.{chosen} ORDER BY a.fired_at, a.partner_id, a.kind",
+            f"AND {chosen_alerts} ORDER BY a.fired_at, a.partner_id, a.kind",
             ("partner_id", "name", "kind", "state", "fired_at", "resolved_at"),
             (0, 53, 24, 9),
             "Every alert episode open at some time in the range, oldest first. Click a partner to open its dashboard.",
