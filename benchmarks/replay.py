@@ -57,7 +57,7 @@ def main() -> None:
         print(f"PartnerPulse one worker: all {n:,} records stored after {stored:6.1f} s "
               f"({n / stored:,.0f} records/s), alerts decided up to {target:%Y-%m-%d} after {decided:6.1f} s")  # fmt: skip
         print(f"  stored {status['stored']['engagement_events']:,} engagements for "
-              f"{status['stored']['partners_engaged']:,} partners, {len(alerts):,} alert episodes; goal: < 60 s")  # fmt: skip
+              f"{status['stored']['partners_engaged']:,} partners, {len(alerts):,} alert episodes; goal: ≤ 30 s")  # fmt: skip
 
 
 if __name__ == "__main__":
