@@ -47,8 +47,9 @@ def parse_time(text: str) -> datetime | None:
 
 
 def parse_as_of(text: str | None, now: datetime | None = None, option: str = "--as-of") -> datetime:
-    """`--as-of` (or `option`): RFC 3339 time, or a date meaning that day's 00:00Z; default now."""
-    if not text:
+    """`--as-of` (or `option`): RFC 3339 time, or a date meaning that day's 00:00Z; default
+    (None) now. An empty value is an error, not now: `as_of=` in a URL says something else."""
+    if text is None:
         return now or datetime.now(UTC)
     try:
         return datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC)

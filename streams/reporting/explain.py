@@ -37,7 +37,7 @@ def _driver(d) -> dict[str, Any]:
 
 def _times(as_of: str | None, since: str | None) -> tuple[datetime, datetime]:
     now_t = parse_as_of(as_of)
-    then_t = parse_as_of(since, option="--since") if since else now_t - DEFAULT_SPAN
+    then_t = parse_as_of(since, option="--since") if since is not None else now_t - DEFAULT_SPAN
     if then_t >= now_t:
         raise ValueError(f"--since {iso(then_t)} must be before --as-of {iso(now_t)}")
     return then_t, now_t

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from clickhouse_connect.driver.client import Client
 
-from streams.formats import iso, parse_as_of, parse_iso
+from streams.formats import iso, parse_as_of
 from streams.reporting.panels import FILTERS, dashboards, expand
 from streams.rules.scoring import load_scoring
 
@@ -32,7 +32,7 @@ def panel_data(client: Client, dashboard: str = "overview", as_of: str | None = 
     if dashboard == "partner" and not partner:
         raise ValueError("the partner dashboard shows one partner: give partner (its id)")
     t = parse_as_of(as_of)
-    t0 = parse_iso(since) if since else t - timedelta(days=RANGE_DAYS[dashboard])
+    t0 = parse_as_of(since, option="--since") if since is not None else t - timedelta(days=RANGE_DAYS[dashboard])
     if t0 >= t:
         raise ValueError(f"since ({iso(t0)}) must be before as_of ({iso(t)})")
     chosen = {name: [v.strip() for v in value.split(",") if v.strip()] for name, value in filters.items() if value}

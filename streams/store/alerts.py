@@ -62,7 +62,7 @@ def read_alerts(
     """Alert episodes as JSON, newest transition first, each with the metrics that
     triggered it, the partner's name and the state of its deliveries."""
     where, params = [], {}
-    if since:
+    if since is not None:
         when = since if isinstance(since, datetime) else parse_as_of(since, option="--since")
         where.append("(fired_at >= {since:DateTime64(3, 'UTC')} OR resolved_at >= {since:DateTime64(3, 'UTC')})")
         params["since"] = when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]

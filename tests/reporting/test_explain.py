@@ -111,6 +111,9 @@ def test_clear_errors(loaded):
         explain(loaded, PARTNERS[0], as_of="2026-07-01", since="2026-08-01")
     with pytest.raises(ValueError, match="--since 'soon' is neither a date"):
         explain(loaded, PARTNERS[0], since="soon")
+    for empty in ({"as_of": ""}, {"since": ""}):  # `as_of=` in a URL is not "now" (schemathesis found it)
+        with pytest.raises(ValueError, match="'' is neither a date"):
+            explain(loaded, PARTNERS[0], **empty)
     first = min(oracle.parse(e["time"]) for e in EVENTS if e["subject"] == PARTNERS[0])
     with pytest.raises(ValueError, match=f"partner '{PARTNERS[0]}' has no engagement at or before"):
         explain(loaded, PARTNERS[0], as_of=oracle._iso(first - timedelta(days=1)))
