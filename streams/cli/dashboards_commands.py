@@ -11,6 +11,7 @@ from streams import config
 from streams.cli.output import Format, ask, emit, err, out, show
 from streams.cli.read_commands import TableOrJson
 from streams.reporting import terminal
+from streams.reporting.panel_types import DASHBOARDS
 
 RunbookOption = Annotated[
     str | None,
@@ -27,10 +28,7 @@ def dashboards_build(runbook_url: RunbookOption = None) -> None:
     err.print(f"{len(written)} file(s) changed under {grafana.DASHBOARDS_DIR}", highlight=False)
 
 
-class Board(StrEnum):
-    overview = "overview"
-    partner = "partner"
-    pipeline = "pipeline"
+Board = StrEnum("Board", {name: name for name in DASHBOARDS})
 
 
 def dashboards_show(

@@ -49,6 +49,8 @@ def explain_many(client: Client, partners: list[str], as_of: str | None = None,
     them at both times, one read of their profiles; a partner with no engagement by T is left
     out."""
     then_t, now_t = _times(as_of, since)
+    if not partners:  # (the report, when nobody needs attention)
+        return {}
     scoring = load_scoring()
     metrics = compute_metrics_at(client, [then_t, now_t], scoring, partners)
     then_h, now_h = ({m.partner_id: assess(m, scoring) for m in metrics[t]} for t in sorted(metrics))

@@ -14,7 +14,15 @@ from urllib.parse import unquote, urlsplit
 from streams.config import redact
 from streams.errors import PublishError
 from streams.reporting.panel_style import UNITS, column_styles
-from streams.reporting.panel_types import DATASOURCE_TYPE, DATASOURCE_UID, PLUGIN_VERSION, Dashboard, Panel, Variable
+from streams.reporting.panel_types import (
+    DATASOURCE_TYPE,
+    DATASOURCE_UID,
+    PARTNER_DASHBOARD,
+    PLUGIN_VERSION,
+    Dashboard,
+    Panel,
+    Variable,
+)
 from streams.reporting.panels import dashboards
 from streams.rules.scoring import Scoring
 
@@ -122,11 +130,6 @@ def dashboard_model(d: Dashboard, scoring: Scoring) -> dict[str, Any]:
     }
 
 
-def panel_id(scoring: Scoring, dashboard_uid: str, key: str) -> int:
-    d = next(d for d in dashboards(scoring) if d.uid == dashboard_uid)
-    return next(i for i, p in enumerate(d.panels, start=1) if p.key == key)
-
-
 def _rule(uid: str, title: str, sql: str, annotations: dict[str, str], severity: str, folder_uid: str | None,
           relative_s: int = 600) -> dict[str, Any]:  # fmt: skip
     rule = {
@@ -187,12 +190,15 @@ def alert_rules(scoring: Scoring, folder_uid: str | None = FOLDER_UID, runbook_u
     linked to its dashboard panel, the partner's dashboard and `partnerpulse explain`, and to
     the runbook (dashboards/RUNBOOK.md, wherever it is hosted) when `runbook_url` is given."""
 
+    # Panel ids as `dashboard_model` numbers them (from 1, in order).
+    ids = {(d.uid, p.key): i for d in dashboards(scoring) for i, p in enumerate(d.panels, start=1)}
+
     def annotations(summary: str, anchor: str, dashboard: str, panel: str, description: str) -> dict[str, str]:
         out = {"summary": summary, "description": description, "__dashboardUid__": dashboard,
-               "__panelId__": str(panel_id(scoring, dashboard, panel))}  # fmt: skip
+               "__panelId__": str(ids[(dashboard, panel)])}  # fmt: skip
         return out | ({"runbook_url": f"{runbook_url}#{anchor}"} if runbook_url else {})
 
-    partner = ("Open /d/partnerpulse-partner?var-partner={{ $labels.partner_id }} for its health and history; "
+    partner = (f"Open /d/{PARTNER_DASHBOARD}?var-partner={{{{ $labels.partner_id }}}} for its health and history; "
                "`partnerpulse explain {{ $labels.partner_id }}` says why its score moved.")  # fmt: skip
     rules = []
     for kind, summary in _PARTNER_ALERTS.items():

@@ -12,10 +12,10 @@ import orjson
 from clickhouse_connect.driver.client import Client
 
 from streams.formats import iso, parse_as_of
+from streams.reporting.panel_types import DASHBOARDS
 from streams.reporting.panels import FILTERS, dashboards, expand
 from streams.rules.scoring import load_scoring
 
-DASHBOARDS = ("overview", "partner", "pipeline")
 RANGE_DAYS = {"overview": 180, "partner": 180, "pipeline": 1}  # each dashboard's default time range
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from streams.reporting.panel_types import PARTNER_DASHBOARD
 from streams.rules.fit import HIGH_FIT
 from streams.rules.scoring import Scoring
 
@@ -19,7 +20,6 @@ ALERT_COLOURS = {"quiet": "#bcbd22", "disengaged": "#d62728", "declining": "#ff7
 STATE_COLOURS = {"firing": "#d62728", "resolved": "#2ca02c"}
 EFFECT_COLOURS = {"entered": "#2ca02c", "left": "#d62728"}  # an engagement entering or leaving the window
 
-PARTNER_DASHBOARD = "partnerpulse-partner"
 PARTNER_LINK = {
     "title": "Open this partner's dashboard",
     "url": f"/d/{PARTNER_DASHBOARD}?var-partner=${{__data.fields.partner_id:percentencode}}&${{__url_time_range}}",

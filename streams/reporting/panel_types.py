@@ -48,4 +48,16 @@ class Dashboard:
     time_from: str = "now-180d"
 
 
+DASHBOARDS = ("overview", "partner", "pipeline")  # each dashboard's uid is partnerpulse-<name>
+PARTNER_DASHBOARD = "partnerpulse-partner"  # where a click on a partner leads
+
 LATEST_DAY = "(SELECT max(day) FROM partner_health WHERE day <= toDate($__toTime))"
+
+
+def fit_join(alias: str, partner: str | None = None) -> str:
+    """Each partner's (or `partner`'s, an SQL expression) latest fit profile up to the range's
+    end, as `f.fit_profile` ('' if none)."""
+    only = f"partner_id = {partner} AND " if partner else ""
+    return ("LEFT JOIN (SELECT partner_id, argMax(fit, updated_at) AS fit_profile FROM partners "
+            f"WHERE {only}updated_at <= $__toTime_ms AND fit NOT IN ('', '{{}}') GROUP BY partner_id) AS f "
+            f"ON f.partner_id = {alias}.partner_id")  # fmt: skip

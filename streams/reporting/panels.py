@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from streams.reporting.panel_types import LATEST_DAY, Dashboard, Panel, Variable
+from streams.reporting.panel_types import LATEST_DAY, Dashboard, Panel, Variable, fit_join
 from streams.reporting.partner_panels import partner_detail
 from streams.rules.fit import GOOD_SCORE, HIGH_FIT, QUADRANTS, Ideal, fit_sql, gaps_sql, load_ideal, quadrant_sql
 from streams.rules.scoring import Scoring, sql_string
@@ -59,7 +59,7 @@ def _latest(ideal: Ideal, where: str) -> str:
         f"{quadrant_sql('fit', 'h.score')} AS quadrant, ifNull(p.region, '') AS region, "
         "ifNull(p.tier, '') AS tier, ifNull(p.account_manager, '') AS account_manager "
         "FROM partner_health AS h FINAL LEFT JOIN partner_profiles AS p ON p.partner_id = h.partner_id "
-        f"{_fit_join('h')} WHERE h.day = {LATEST_DAY} AND {where})"
+        f"{fit_join('h')} WHERE h.day = {LATEST_DAY} AND {where})"
     )
 
 
@@ -83,16 +83,9 @@ def _chosen(ideal: Ideal, column: str) -> str:
     return " AND ".join(conditions)
 
 
-def _fit_join(alias: str) -> str:
-    """Each partner's latest fit profile up to the range's end, as `f.fit_profile` ('' if none)."""
-    return ("LEFT JOIN (SELECT partner_id, argMax(fit, updated_at) AS fit_profile FROM partners "
-            "WHERE updated_at <= $__toTime_ms AND fit NOT IN ('', '{}') GROUP BY partner_id) AS f "
-            f"ON f.partner_id = {alias}.partner_id")  # fmt: skip
-
-
 def _overview(w: str, ideal: Ideal) -> Dashboard:
     """Partner health across the channel: who needs attention, quiet, alerts, trends."""
-    selected = _selected(ideal)
+    selected, chosen_alerts = _selected(ideal), _chosen(ideal, "a.partner_id")
     return Dashboard(
         uid="partnerpulse-overview",
         title="PartnerPulse · Partner health overview",
@@ -100,10 +93,10 @@ def _overview(w: str, ideal: Ideal) -> Dashboard:
         "the filters (region, tier, account manager, quadrant) apply to every panel.",
         variables=FILTERS,
         panels=(
-            *_overview_counts(selected, _chosen(ideal, "a.partner_id")),
+            *_overview_counts(selected, chosen_alerts),
             *_overview_partners(selected),
             _fit_quadrants(selected, ideal),
-            *_overview_trends(w, _chosen(ideal, "partner_id"), _chosen(ideal, "a.partner_id")),
+            *_overview_trends(w, _chosen(ideal, "partner_id"), chosen_alerts),
         ),
     )
 

@@ -4,7 +4,7 @@ engagements, episodes and silence. Part of the one source of panel SQL
 
 from __future__ import annotations
 
-from streams.reporting.panel_types import Dashboard, Panel, Variable
+from streams.reporting.panel_types import PARTNER_DASHBOARD, Dashboard, Panel, Variable, fit_join
 from streams.rules.fit import Ideal, fit_sql, gaps_sql, quadrant_sql
 
 # Names from the profiles; the few hundred rows of partner_months instead of a scan of the
@@ -24,7 +24,7 @@ HEADER_ROWS = 9  # the header's height: the panels below start there
 def partner_detail(w: str, weights: dict[str, float], ideal: Ideal) -> Dashboard:
     """One partner: where it stands now, its profile and fit, why its score moved, its history."""
     return Dashboard(
-        uid="partnerpulse-partner",
+        uid=PARTNER_DASHBOARD,
         title="PartnerPulse · Partner detail",
         description="One partner: its health now, profile and fit, why its score moved over the range, "
         "score history, engagements and alert episodes.",
@@ -62,10 +62,7 @@ def _header(ideal: Ideal) -> tuple[Panel, ...]:
               "ifNull(p.account_manager, '') AS account_manager, "
               f"{fit} AS fit, {quadrant_sql('fit', 'h.score')} AS quadrant, {gaps_sql(ideal, 'f.fit_profile')} "
               f"AS fit_gaps FROM (SELECT partner_id, score {_NOW}) AS h "
-              "LEFT JOIN partner_profiles AS p ON p.partner_id = h.partner_id "
-              "LEFT JOIN (SELECT partner_id, argMax(fit, updated_at) AS fit_profile FROM partners "
-              f"WHERE partner_id = {PARTNER} AND updated_at <= $__toTime_ms AND fit NOT IN ('', '{{}}') "
-              "GROUP BY partner_id) AS f ON f.partner_id = h.partner_id",
+              f"LEFT JOIN partner_profiles AS p ON p.partner_id = h.partner_id {fit_join('h', PARTNER)}",
               ("name", "tier", "region", "account_manager", "fit", "quadrant", "fit_gaps"), (0, 5, 24, 4),
               "The latest profile; fit against the ideal partner (0–100), the quadrant it puts the partner in with "
               "the score, and the gaps to the ideal (must-haves first)."),

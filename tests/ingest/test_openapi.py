@@ -35,6 +35,7 @@ def test_the_server_does_what_the_spec_says(open_pipeline):
         [str(st), "--config-file", str(CONFIG), "--no-color", "run", str(SCHEMAS_DIR / "ingest.openapi.yaml"),
          "--url", open_pipeline.info["web_url"], "--checks", "all", "--workers", "1"],
         env={**os.environ, "PARTNERPULSE_TEST_TOKEN": TOKEN}, capture_output=True, text=True, timeout=240,
+        cwd=open_pipeline.settings.data_dir,  # st keeps its cache (.schemathesis/) where it runs
     )  # fmt: skip
     report = run.stdout[-6000:] + run.stderr[-2000:]
     assert run.returncode == 0, report
