@@ -8,6 +8,7 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
+from streams.errors import NotFoundError
 from streams.formats import iso, parse_as_of
 from streams.reporting.health_rows import as_dict
 from streams.rules.explanation import explanation
@@ -82,13 +83,14 @@ def explain_many(client: Client, partners: list[str], as_of: str | None = None,
 
 def explain(client: Client, partner: str, as_of: str | None = None, since: str | None = None) -> dict[str, Any]:
     """Why `partner`'s score moved between T0 (`since`, default T − 30 days) and T (`as_of`).
-    A ValueError says what is wrong with the question (the API answers it with 400)."""
+    A ValueError says what is wrong with the question (the API answers it with 400; a
+    NotFoundError, one, with 404)."""
     answer = explain_many(client, [partner], as_of, since).get(partner)
-    if answer is None:
+    if answer is None:  # nothing to explain: 404 through the API, as its spec says
         if not _known(client, partner):
-            raise ValueError(
+            raise NotFoundError(
                 f"no partner {partner!r} is known: check the id (`partnerpulse health` lists every partner)"
             )
         now_t = _times(as_of, since)[1]
-        raise ValueError(f"partner {partner!r} has no engagement at or before {iso(now_t)}: nothing to explain yet")
+        raise NotFoundError(f"partner {partner!r} has no engagement at or before {iso(now_t)}: nothing to explain yet")
     return answer

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
+from streams.errors import NotFoundError
 from streams.reporting.explain import explain, explain_many
 from streams.reporting.health_rows import health
 from streams.rules.alerting import Alert
@@ -106,6 +107,8 @@ def test_alert_transitions_are_those_between_t0_and_t(loaded):
 
 def test_clear_errors(loaded):
     with pytest.raises(ValueError, match="no partner 'nobody' is known"):
+        explain(loaded, "nobody")
+    with pytest.raises(NotFoundError):  # the API's 404 (ingest.openapi.yaml)
         explain(loaded, "nobody")
     with pytest.raises(ValueError, match="--since 2026-08-01T00:00:00Z must be before --as-of 2026-07-01T00:00:00Z"):
         explain(loaded, PARTNERS[0], as_of="2026-07-01", since="2026-08-01")
