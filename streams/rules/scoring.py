@@ -197,14 +197,23 @@ def silence_limit(usual_gap_days: float | None, scoring: Scoring) -> float:
 
 
 def poisson_cdf(k: int, mean: float) -> float:
-    """P(N ≤ k) for N ~ Poisson(mean), summed in log space (no overflow for large counts)."""
+    """P(N ≤ k) for N ~ Poisson(mean). Summed from the term at k outwards, where the terms
+    only shrink (down to 0 when k < mean; else the upper tail, above k, is summed and
+    subtracted), until they no longer change the sum: a few dozen multiplications instead
+    of a logarithm per term (health assesses every partner), and no overflow at any count."""
     if k < 0:
         return 0.0
     if mean <= 0:
         return 1.0
-    logs = [i * math.log(mean) - mean - math.lgamma(i + 1) for i in range(k + 1)]
-    top = max(logs)
-    return min(1.0, math.exp(top) * sum(math.exp(v - top) for v in logs))
+    below = k < mean
+    i = k if below else k + 1
+    term = math.exp(i * math.log(mean) - mean - math.lgamma(i + 1))
+    total = 0.0
+    while term > total * 1e-17 and (i >= 0 if below else True):
+        total += term
+        term *= i / mean if below else mean / (i + 1)
+        i += -1 if below else 1
+    return min(1.0, total) if below else max(0.0, 1.0 - total)
 
 
 def drop_probability(recent: int, usual: float, scoring: Scoring) -> float | None:

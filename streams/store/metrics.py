@@ -42,6 +42,11 @@ _FRAME_NAMES = ", ".join(
 _AS_OF_DAY = f"frame.{len(_EDGES) + 1}"
 # Written out, not has([...], day): in the join's lambda that is an order of magnitude slower.
 _NOT_OTHER_EDGE_DAY = " AND ".join(f"day != frame.{len(_EDGES) + i + 1}" for i in range(1, len(_EDGES)))
+# A month of day counts serves a frame when it overlaps its long windows (up to T's day).
+_LONG_MONTHS = (
+    f"month <= frame.{len(_EDGES) + 1} AND addMonths(month, 1) > least("
+    f"frame.{len(_EDGES) + 1 + _EDGES.index('usual_from')}, frame.{len(_EDGES) + 1 + _EDGES.index('rhythm_from')})"
+)
 _ANY_EDGE_DAY = "(" + " OR ".join(f"day = frame.{len(_EDGES) + i + 1}" for i in range(len(_EDGES))) + ")"
 # Which engagement type a row is, as one bit: distinct types are a bitwise or.
 _TYPE_BIT = "bitShiftLeft(toUInt64(1), transform(type, {types:Array(String)}, {type_bits:Array(UInt8)}, 63))"
@@ -114,9 +119,9 @@ SELECT
     sum(n_recent) AS engagements_60d,
     sum(n_usual) / {{usual_windows:Float64}} AS usual_engagements_60d,
     -- The partner's rhythm: a quantile (linear interpolation at q·(n−1)) of the gaps
-    -- between consecutive engagement days. Each day comes from one part only (the series:
-    -- the days between; the raw rows: the two edge days), so no de-duplication is needed.
-    arraySort(arrayPopFront(arrayDifference(arrayMap(d -> toInt32(d), arraySort(groupArrayArray(days)))))) AS gaps,
+    -- between consecutive engagement days (the series gives the days between, the raw
+    -- rows the two edge days; distinct, as unmerged parts may repeat a day).
+    arraySort(arrayPopFront(arrayDifference(arrayMap(d -> toInt32(d), arraySort(groupUniqArrayArray(days)))))) AS gaps,
     {{gap_quantile}} * (length(gaps) - 1) AS gap_at,
     if(length(gaps) >= {{min_gaps:UInt32}},
        gaps[toUInt32(gap_at) + 1] + (gap_at - floor(gap_at)) * (gaps[least(toUInt32(gap_at) + 2, length(gaps))]
@@ -160,29 +165,21 @@ FROM
     )
     GROUP BY as_of, partner_id
     UNION ALL
-    -- The long windows (decline counts, the rhythm's year) over full days: each partner's
-    -- days as one array, read once and filtered per T, instead of a row per day and T.
+    -- The long windows (decline counts, the rhythm's year) over full days: a row per
+    -- partner and month of `partner_day_counts` (days and their counts), joined to the
+    -- frames whose long windows it overlaps and filtered per T. Parts not merged yet may
+    -- hold the same day twice: the counts add up, the rhythm's days are made distinct.
     SELECT as_of, partner_id, 0., 0., 0., toUInt64(0), toUInt64(0), toUInt64(0), CAST([], 'Array(String)'),
            {_NO_FIRST}, {_NO_LAST},
-           arraySum(arrayMap((d, c) -> if({_in_days("recent_from", "as_of")}, c, 0), s_days, s_counts)),
-           arraySum(arrayMap((d, c) -> if({_in_days("usual_from", "recent_from")}, c, 0), s_days, s_counts)),
-           arrayFilter(d -> d > rhythm_from_day AND d < as_of_day, s_days)
+           arraySum(arrayMap((d, c) -> if({_in_days("recent_from", "as_of")}, c, 0), days.1, days.2)),
+           arraySum(arrayMap((d, c) -> if({_in_days("usual_from", "recent_from")}, c, 0), days.1, days.2)),
+           arrayFilter(d -> d > rhythm_from_day AND d < as_of_day, days.1)
     FROM
     (
         SELECT *, {_FRAME_NAMES}
-        FROM
-        (
-            SELECT partner_id, groupArray(day) AS s_days, groupArray(c) AS s_counts
-            FROM
-            (
-                SELECT partner_id, day, sum(engagements) AS c
-                FROM partner_daily
-                WHERE day >= {{long_from_day:Date}} AND day <= {{to_day:Date}} {{partner_filter}}
-                GROUP BY partner_id, day
-            )
-            GROUP BY partner_id
-        )
-        ARRAY JOIN {{frames:{_FRAME}}} AS frame
+        FROM partner_day_counts
+        ARRAY JOIN arrayFilter(frame -> {_LONG_MONTHS}, {{frames:{_FRAME}}}) AS frame
+        WHERE month >= toStartOfMonth({{long_from_day:Date}}) AND month <= {{to_day:Date}} {{partner_filter}}
     )
     UNION ALL
     SELECT as_of, partner_id, 0., 0., 0., toUInt64(0), toUInt64(0), toUInt64(0), CAST([], 'Array(String)'),

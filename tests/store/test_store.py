@@ -116,3 +116,55 @@ def test_unusable_dsn_gives_an_actionable_error():
 def test_split_statements_ignores_comments():
     sql = "-- a comment; with a semicolon\nCREATE TABLE a (x UInt8) ENGINE = Memory;\n\nSELECT 1;\n"
     assert store.split_statements(sql) == ["CREATE TABLE a (x UInt8) ENGINE = Memory", "SELECT 1"]
+
+
+def day_counts(client) -> list[tuple]:
+    """Engagements per partner and day as `partner_day_counts` holds them (parts merged)."""
+    return client.query(
+        "SELECT partner_id, d, sum(c) FROM partner_day_counts ARRAY JOIN days.1 AS d, days.2 AS c "
+        "GROUP BY partner_id, d ORDER BY partner_id, d"
+    ).result_rows
+
+
+def test_the_day_counts_hold_every_event_once_however_the_batches_fall(client):
+    """The rhythm's and the decline's series: a batch per event puts the same partner and
+    day in many parts; the counts still add up, and the rhythm sees each day once."""
+    from streams.rules.scoring import load_scoring
+    from streams.store.metrics import compute_metrics
+    from tests import oracle
+
+    events = [e for e in oracle.generate(partners=4, days=120) if e["type"] != "partner.profile"][:400]
+    client.command("SYSTEM STOP MERGES partner_day_counts")  # parts as inserted, as between merges
+    for e in events:  # one part per event
+        write(client, orjson.dumps(e))
+    parts = client.query("SELECT count() FROM partner_day_counts").result_rows[0][0]
+    merged = client.query("SELECT count() FROM (SELECT DISTINCT partner_id, month FROM partner_day_counts)")
+    assert parts > merged.result_rows[0][0]  # the same partner and month in several parts
+    expected: dict[tuple, int] = {}
+    for e in events:
+        key = (e["subject"], oracle.parse(e["time"]).date())
+        expected[key] = expected.get(key, 0) + 1
+    assert day_counts(client) == sorted((p, d, n) for (p, d), n in expected.items())
+    t = oracle.parse(events[-1]["time"])
+    want = oracle.health(events, t)
+    for m in compute_metrics(client, t, load_scoring()):
+        assert m.usual_gap_days == pytest.approx(want[m.partner_id]["usual_gap_days"]), m.partner_id
+        assert m.engagements_60d == want[m.partner_id]["engagements_60d"], m.partner_id
+        assert m.usual_engagements_60d == pytest.approx(want[m.partner_id]["usual_engagements_60d"]), m.partner_id
+
+
+def test_the_day_counts_are_backfilled_once_from_what_was_stored_before(client):
+    """A store from before migration 0010: its events are counted when it is upgraded, and
+    applying the migration again (as after a crash before it was recorded) adds nothing."""
+    write(client, raw("a", time="2026-11-20T09:00:00Z"), raw("b"), raw("c", subject="globex"))
+    client.command("DROP VIEW partner_day_counts_mv")
+    client.command("DROP TABLE partner_day_counts")
+    client.command("DELETE FROM schema_migrations WHERE version = 10")
+    assert store.apply_migrations(client) == [10]
+    rows = [("acme", datetime(2026, 11, 20).date(), 2), ("globex", datetime(2026, 11, 20).date(), 1)]
+    assert day_counts(client) == rows
+    for statement in store.split_statements(store.migration_files()[-1][2].read_text()):
+        client.command(statement)
+    assert day_counts(client) == rows
+    write(client, raw("d", subject="globex"))  # and kept current from then on
+    assert day_counts(client)[-1] == ("globex", datetime(2026, 11, 20).date(), 2)
