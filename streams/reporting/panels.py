@@ -214,9 +214,12 @@ def _overview_trends(w: str, chosen: str, chosen_alerts: str) -> tuple[Panel, ..
             "quality_by_type",
             "Quality minutes per week by engagement type",
             "timeseries",
-            f"SELECT toDateTime(toStartOfWeek(day, 1)) AS time, toString(type) AS type, "
-            f"sum(duration_minutes * {w}) AS quality_minutes FROM partner_daily "
-            f"WHERE $__dateFilter(day) AND {chosen} GROUP BY time, type ORDER BY time, type",
+            # Minutes per type and role first, weighted after: partner_daily's day_totals
+            # projection answers the inner query (with the filters on All).
+            f"SELECT time, toString(type) AS type, sum(minutes * {w}) AS quality_minutes FROM "
+            "(SELECT toDateTime(toStartOfWeek(day, 1)) AS time, type, role, sum(duration_minutes) AS minutes "
+            f"FROM partner_daily WHERE $__dateFilter(day) AND {chosen} GROUP BY time, type, role) "
+            "GROUP BY time, type ORDER BY time, type",
             ("time", "type", "quality_minutes"),
             (0, 36, 12, 9),
             "Time spent together, weighted by how much each kind of engagement says (scoring weights), "
