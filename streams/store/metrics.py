@@ -76,8 +76,11 @@ def _long_windows(at: str) -> str:
     return f"sumIf(n, {recent}) AS n_recent, sumIf(n, {usual}) AS n_usual, groupUniqArrayIf(day, {rhythm} AND {ends}) AS days"
 
 
-def _in_days(start: str, end: str) -> str:
-    """A lambda's condition on a full day `d` of a partner's series (never an edge day)."""
+def _in_days(aligned: bool, start: str, end: str) -> str:
+    """A lambda's condition on a day `d` of a partner's series: a full day (never an edge
+    day), or (`aligned`) any day from start's, as for `_by_whole_day`."""
+    if aligned:
+        return f"d >= {start}_day AND d < {end}_day"
     others = " AND ".join(f"d != {name}_day" for name in _STARTS)
     return f"d > {start}_day AND d < {end}_day AND {others}"
 
@@ -91,6 +94,11 @@ def _by_day(start: str, end: str) -> str:
     return f"(day > {start}_day AND day < {end}_day)"
 
 
+def _by_whole_day(start: str, end: str) -> str:
+    """(start, end] for a frame on midnights with no event on an edge: the days from start's."""
+    return f"(day >= {start}_day AND day < {end}_day)"
+
+
 def _by_time(start: str, end: str) -> str:
     return f"(t > {start} AND t <= {end})"
 
@@ -99,7 +107,31 @@ def _by_time(start: str, end: str) -> str:
 # not an edge day; raw rows of T's edge days, up to T.
 _ROLLUP_ROWS = f"day < {_AS_OF_DAY} AND {_NOT_OTHER_EDGE_DAY}"
 _RAW_ROWS = f"{_ANY_EDGE_DAY} AND t <= frame.1"
+_AS_OF_DAY_ROWS = f"day < {_AS_OF_DAY}"  # rollup rows for an aligned frame
 
+_RAW_PART = f"""
+    UNION ALL
+    SELECT as_of, partner_id, {_windowed(_by_time)}, {_long_windows(_by_time)}
+    FROM
+    (
+        SELECT *, {{frame_const}}{_FRAME_NAMES}
+        FROM
+        (
+            SELECT partner_id, toDate(time) AS day, time AS t, toUInt64(1) AS n,
+                   toUInt64(initiated_by = 'partner') AS np,
+                   duration_minutes * {{weight}} AS q, {_TYPE_BIT} AS type_bit, ecosystem_partners AS eco,
+                   time AS first_t, time AS last_t
+            FROM engagement_events
+            WHERE toDate(time) IN {{edge_days:Array(Date)}} AND time <= {{to_t:{_TIME}}} {{partner_filter}}
+        )
+        {{raw_join}}
+        WHERE {_RAW_ROWS}
+    )
+    GROUP BY as_of, partner_id
+"""
+
+
+# The metrics query; `_metrics_sql` fills in its parts for aligned frames or others.
 _METRICS_SQL = f"""
 SELECT * EXCEPT (gaps, gap_at)  -- the gaps stay in ClickHouse: only their quantile is needed
 FROM
@@ -129,7 +161,7 @@ SELECT
        NULL) AS usual_gap_days
 FROM
 (
-    SELECT as_of, partner_id, {_windowed(_by_day)},
+    SELECT as_of, partner_id, {{rollup_windows}},
            toUInt64(0) AS n_recent, toUInt64(0) AS n_usual, CAST([], 'Array(Date)') AS days
     FROM
     (
@@ -143,37 +175,19 @@ FROM
             {{rollup_group}}
         )
         {{rollup_join}}
-        WHERE {_ROLLUP_ROWS}
+        WHERE {{rollup_rows}}
     )
     GROUP BY as_of, partner_id
-    UNION ALL
-    SELECT as_of, partner_id, {_windowed(_by_time)}, {_long_windows(_by_time)}
-    FROM
-    (
-        SELECT *, {{frame_const}}{_FRAME_NAMES}
-        FROM
-        (
-            SELECT partner_id, toDate(time) AS day, time AS t, toUInt64(1) AS n,
-                   toUInt64(initiated_by = 'partner') AS np,
-                   duration_minutes * {{weight}} AS q, {_TYPE_BIT} AS type_bit, ecosystem_partners AS eco,
-                   time AS first_t, time AS last_t
-            FROM engagement_events
-            WHERE toDate(time) IN {{edge_days:Array(Date)}} AND time <= {{to_t:{_TIME}}} {{partner_filter}}
-        )
-        {{raw_join}}
-        WHERE {_RAW_ROWS}
-    )
-    GROUP BY as_of, partner_id
-    UNION ALL
+{{raw_part}}    UNION ALL
     -- The long windows (decline counts, the rhythm's year) over full days: a row per
     -- partner and month of `partner_day_counts` (days and their counts), joined to the
     -- frames whose long windows it overlaps and filtered per T. Parts not merged yet may
     -- hold the same day twice: the counts add up, the rhythm's days are made distinct.
     SELECT as_of, partner_id, 0., 0., 0., toUInt64(0), toUInt64(0), toUInt64(0), CAST([], 'Array(String)'),
            {_NO_FIRST}, {_NO_LAST},
-           arraySum(arrayMap((d, c) -> if({_in_days("recent_from", "as_of")}, c, 0), days.1, days.2)),
-           arraySum(arrayMap((d, c) -> if({_in_days("usual_from", "recent_from")}, c, 0), days.1, days.2)),
-           arrayFilter(d -> d > rhythm_from_day AND d < as_of_day, days.1)
+           arraySum(arrayMap((d, c) -> if({{recent_days}}, c, 0), days.1, days.2)),
+           arraySum(arrayMap((d, c) -> if({{usual_days}}, c, 0), days.1, days.2)),
+           arrayFilter(d -> d {{rhythm_from}} rhythm_from_day AND d < as_of_day, days.1)
     FROM
     (
         SELECT *, {_FRAME_NAMES}
@@ -217,8 +231,10 @@ def _ts(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
-def _metrics_sql(scoring: Scoring, batched: bool, partner: bool) -> str:
-    """The metrics query for one T (`batched` False) or several, for all partners or one."""
+def _metrics_sql(scoring: Scoring, batched: bool, partner: bool, aligned: bool) -> str:
+    """The metrics query for one T (`batched` False) or several, for all partners or some.
+    `aligned`: every frame's edges are midnights with no event stored exactly on one (the
+    daily evaluation), so each window is whole days of the rollup and no raw rows are read."""
     # One T is a constant. Several are joined to the rows, each row only to the frames it
     # counts for (a join copies the row; the WHERE then holds already).
     frames_param = f"{{frames:{_FRAME}}}"
@@ -233,13 +249,19 @@ def _metrics_sql(scoring: Scoring, batched: bool, partner: bool) -> str:
                  "first_t": "min", "last_t": "max"}  # fmt: skip
         rollup = {name: f"{merge[name]}({expr})" for name, expr in rollup.items()}
     return (
-        _METRICS_SQL.replace("{rollup_columns}", ", ".join(f"{expr} AS {name}" for name, expr in rollup.items()))
+        _METRICS_SQL.replace("{rollup_windows}", _windowed(_by_whole_day if aligned else _by_day))
+        .replace("{rollup_rows}", _AS_OF_DAY_ROWS if aligned else _ROLLUP_ROWS)
+        .replace("{raw_part}", "" if aligned else _RAW_PART)
+        .replace("{recent_days}", _in_days(aligned, "recent_from", "as_of"))
+        .replace("{usual_days}", _in_days(aligned, "usual_from", "recent_from"))
+        .replace("{rhythm_from}", ">=" if aligned else ">")
+        .replace("{rollup_columns}", ", ".join(f"{expr} AS {name}" for name, expr in rollup.items()))
         .replace("{rollup_group}", "GROUP BY partner_id, day" if batched else "")
         .replace("{weight}", scoring.weight_sql())
         .replace("{gap_quantile}", repr(float(scoring.rhythm("quantile"))))
         .replace("{partner_filter}", "AND partner_id IN {partners:Array(String)}" if partner else "")
         .replace("{frame_const}", "" if batched else f"{frames_param}[1] AS frame, ")
-        .replace("{rollup_join}", join(_ROLLUP_ROWS))
+        .replace("{rollup_join}", join(_AS_OF_DAY_ROWS if aligned else _ROLLUP_ROWS))
         .replace("{raw_join}", join(_RAW_ROWS))
         .replace("{before_join}", join("1"))
     )
@@ -255,46 +277,67 @@ def compute_metrics(client: Client, as_of: datetime, scoring: Scoring, partner: 
 def compute_metrics_at(
     client: Client, times: list[datetime], scoring: Scoring, partner: Partners = None
 ) -> dict[datetime, list[Metrics]]:
-    """Every partner's (or those asked for) metrics as of each of `times` (one query), by
-    time then partner."""
+    """Every partner's (or those asked for) metrics as of each of `times`, by time then
+    partner: one query for the times on aligned frames, one for the others."""
     # Milliseconds, as DateTime64(3) holds them (and as the answer's as_of comes back).
     times = sorted({aware(t).replace(microsecond=aware(t).microsecond // 1000 * 1000) for t in times})
     month = scoring.window("month")
-    baseline_months = int(scoring.raw["windows_days"]["baseline_months"])
     recent = timedelta(days=scoring.decline("window_days"))
-    usual = recent * (1 + int(scoring.decline("usual_windows")))
-    rhythm = timedelta(days=scoring.rhythm("history_days"))
     # In _STARTS order.
-    starts = [month, 2 * month, month * (1 + baseline_months), scoring.window("activity"), recent, usual, rhythm]
+    starts = [month, 2 * month, month * (1 + int(scoring.raw["windows_days"]["baseline_months"])),
+              scoring.window("activity"), recent, recent * (1 + int(scoring.decline("usual_windows"))),
+              timedelta(days=scoring.rhythm("history_days"))]  # fmt: skip
     frames = [(t, *(t - w for w in starts)) for t in times]
+    aligned = _aligned(client, frames)
+    out: dict[datetime, list[Metrics]] = {t: [] for t in times}
+    as_ofs: dict[datetime, datetime] = {}  # as returned -> aware, once per T
+    for on_days in (True, False):
+        if chosen := [f for f in frames if (f[0] in aligned) == on_days]:
+            for as_of, partner_id, *sums, first, last, recent_n, usual_n, gap in _rows(
+                client, chosen, max(starts[:4]), scoring, partner, on_days
+            ):
+                t = as_ofs.get(as_of) or as_ofs.setdefault(as_of, aware(as_of))
+                out[t].append(Metrics(partner_id, t, *sums, aware(first), aware(last), recent_n, usual_n, gap))
+    return out
+
+
+def _aligned(client: Client, frames: list[tuple[datetime, ...]]) -> set[datetime]:
+    """The times whose frame edges are all midnights with no event stored exactly on one
+    (the daily evaluation's, nearly always): their windows are whole days of the rollup."""
+    on_midnights = [f for f in frames if all(e == e.replace(hour=0, minute=0, second=0, microsecond=0) for e in f)]
+    if not on_midnights:
+        return set()
+    instants = sorted({e for f in on_midnights for e in f})
+    taken = client.query(
+        f"SELECT DISTINCT time FROM engagement_events WHERE time IN {{instants:Array({_TIME})}}",
+        parameters={"instants": [_ts(e) for e in instants]},
+    ).result_rows
+    hit = {aware(t) for (t,) in taken}
+    return {f[0] for f in on_midnights if not hit.intersection(f)}
+
+
+def _rows(client: Client, frames: list[tuple[datetime, ...]], short: timedelta, scoring: Scoring,
+          partner: Partners, aligned: bool) -> list[tuple]:  # fmt: skip
+    """The metrics query's rows for these frames (T and its window starts, in time order);
+    `short`: the longest of the short windows, which read the rollup row by row."""
     edge_days = sorted({edge.date() for frame in frames for edge in frame})
-    # The short windows (up to the baseline's) read the rollup from here on; the long ones
-    # (decline counts, rhythm) read it as per-partner series from long_from_day.
-    short = max(starts[:4])
-    from_day = min(frame[0] - short for frame in frames).date()
-    sql = _metrics_sql(scoring, batched=len(times) > 1, partner=partner is not None)
+    sql = _metrics_sql(scoring, batched=len(frames) > 1, partner=partner is not None, aligned=aligned)
     types = engagement_types()
     params: dict[str, Any] = dict(
         frames=[(*map(_ts, frame), *(edge.date().isoformat() for edge in frame)) for frame in frames],
-        from_day=from_day.isoformat(),
+        from_day=min(frame[0] - short for frame in frames).date().isoformat(),
         long_from_day=edge_days[0].isoformat(),
-        to_day=times[-1].date().isoformat(),
-        to_t=_ts(times[-1]),
+        to_day=frames[-1][0].date().isoformat(),
+        to_t=_ts(frames[-1][0]),
         edge_days=[d.isoformat() for d in edge_days],
-        baseline_months=float(baseline_months),
+        baseline_months=float(scoring.raw["windows_days"]["baseline_months"]),
         types=types,
         type_bits=list(range(len(types))),
         partners=[partner] if isinstance(partner, str) else (partner or []),
         usual_windows=float(scoring.decline("usual_windows")),
         min_gaps=int(scoring.rhythm("min_gaps")),
     )
-    out: dict[datetime, list[Metrics]] = {t: [] for t in times}
-    as_ofs: dict[datetime, datetime] = {}  # as returned -> aware, once per T
-    rows = client.query(sql, parameters=params).result_rows
-    for as_of, partner_id, *sums, first, last, recent_n, usual_n, gap in rows:
-        t = as_ofs.get(as_of) or as_ofs.setdefault(as_of, aware(as_of))
-        out[t].append(Metrics(partner_id, t, *sums, aware(first), aware(last), recent_n, usual_n, gap))
-    return out
+    return client.query(sql, parameters=params).result_rows
 
 
 def assess_all(client: Client, as_of: datetime, scoring: Scoring, partner: Partners = None) -> list[Health]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
@@ -168,3 +168,37 @@ def test_the_day_counts_are_backfilled_once_from_what_was_stored_before(client):
     assert day_counts(client) == rows
     write(client, raw("d", subject="globex"))  # and kept current from then on
     assert day_counts(client)[-1] == ("globex", datetime(2026, 11, 20).date(), 2)
+
+
+def test_midnights_read_whole_days_unless_an_event_sits_on_an_edge(client):
+    """The daily evaluation's times: a frame on midnights reads whole days of the rollup
+    (no raw rows), unless an event is stored exactly on one of its edges (the oracle's
+    population has events at 00:00:00.000), when it is computed as any other T. Either
+    way every metric equals the oracle's, at every midnight of the population."""
+    from streams.rules.scoring import load_scoring
+    from streams.rules.watermark import midnights_between
+    from streams.store import metrics
+    from tests import oracle
+
+    events = [e for e in oracle.generate() if e["type"] != "partner.profile"]
+    write(client, *(orjson.dumps(e) for e in events))
+    first, last = oracle.parse(events[0]["time"]), max(oracle.parse(e["time"]) for e in events)
+    midnights = midnights_between(first, last + timedelta(days=130))
+    scoring = load_scoring()
+    by_time = metrics.compute_metrics_at(client, midnights, scoring)
+    windows = [30, 60, 120, 90, 60, 240, 365]  # the frame's window starts, as the scoring file sets them
+    aligned = metrics._aligned(client, [(t, *(t - timedelta(days=d) for d in windows)) for t in midnights])
+    assert 0 < len(aligned) < len(midnights) - 20  # both ways, each many times
+    for t, found in by_time.items():
+        want = oracle.health(events, t)
+        assert {m.partner_id for m in found} == set(want), t
+        for m in found:
+            w = want[m.partner_id]
+            assert (m.engagements_90d, m.distinct_types_90d, m.ecosystem_partners_90d, m.engagements_60d) == (
+                w["engagements_90d"], w["distinct_types_90d"], w["ecosystem_partners_90d"], w["engagements_60d"]
+            ), (t, m.partner_id)  # fmt: skip
+            for name in ("quality_minutes_30d", "quality_minutes_prev_30d", "baseline_minutes_30d",
+                         "usual_engagements_60d", "usual_gap_days"):  # fmt: skip
+                expected = None if w[name] is None else pytest.approx(w[name], rel=1e-9, abs=1e-9)
+                assert getattr(m, name) == expected, (t, m.partner_id, name)
+            assert (m.first_engagement_at, m.last_engagement_at) == (w["first_engagement_at"], w["last_engagement_at"])
