@@ -8,7 +8,7 @@ each window.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
@@ -18,36 +18,39 @@ from streams.rules.scoring import Health, Metrics, Scoring, assess
 from streams.rules.validation import engagement_types
 
 # Health as of several times T in one query (a catch-up evaluates a month of midnights
-# at once). Each T comes as a frame computed once in Python: its window starts, and its
-# edge days (the days of T and of each window start). Four parts, each aggregated per
-# (T, partner) before they are combined:
-# - full days of the short windows (up to the baseline's): rollup rows of days strictly
-#   inside or outside each window, compared as dates (a day without an edge lies wholly
-#   on one side of every edge);
+# at once). Each T comes as a frame computed once in Python: its window starts, their
+# days, and which of those days are read raw: an edge's day is, unless the edge is a
+# midnight with no event stored exactly on it (then the day lies wholly on one side of
+# the edge, and the daily evaluation's frames are nearly always whole days). Four parts,
+# each aggregated per (T, partner) before they are combined:
+# - whole days of the short windows (up to the baseline's): rollup rows of the days not
+#   read raw, compared as dates;
 # - full days of the long windows (the decline counts, the rhythm's year): each
 #   partner's days as one array from the rollup, filtered per T;
-# - edge days: raw events, compared to the millisecond;
+# - the days read raw: events, compared to the millisecond;
 # - days before the earliest window start: only first/last engagement (and to list
 #   partners long silent), the same for every T of the batch: whole months from
 #   `partner_months`, the rest of that month from the rollup.
 _TIME = "DateTime64(3, 'UTC')"
-# A frame: T and each window start (as times), then the same as days.
+# A frame: T and each window start (as times), the same as days, and the same as days read
+# raw (T's day where an edge's day is not: no row of it counts, as none is before T).
 _STARTS = ("month_ago", "two_months_ago", "baseline_from", "activity_from", "recent_from", "usual_from", "rhythm_from")
 _EDGES = ("as_of", *_STARTS)
-_FRAME = f"Array(Tuple({', '.join([_TIME] * len(_EDGES) + ['Date'] * len(_EDGES))}))"
+_FRAME = f"Array(Tuple({', '.join([_TIME] * len(_EDGES) + ['Date'] * 2 * len(_EDGES))}))"
 _FRAME_NAMES = ", ".join(
     [f"frame.{i + 1} AS {name}" for i, name in enumerate(_EDGES)]
     + [f"frame.{len(_EDGES) + i + 1} AS {name}_day" for i, name in enumerate(_EDGES)]
+    + [f"frame.{2 * len(_EDGES) + i + 1} AS {name}_raw" for i, name in enumerate(_EDGES)]
 )
 _AS_OF_DAY = f"frame.{len(_EDGES) + 1}"
 # Written out, not has([...], day): in the join's lambda that is an order of magnitude slower.
-_NOT_OTHER_EDGE_DAY = " AND ".join(f"day != frame.{len(_EDGES) + i + 1}" for i in range(1, len(_EDGES)))
+_NOT_RAW_DAY = " AND ".join(f"day != frame.{2 * len(_EDGES) + i + 1}" for i in range(1, len(_EDGES)))
 # A month of day counts serves a frame when it overlaps its long windows (up to T's day).
 _LONG_MONTHS = (
     f"month <= frame.{len(_EDGES) + 1} AND addMonths(month, 1) > least("
     f"frame.{len(_EDGES) + 1 + _EDGES.index('usual_from')}, frame.{len(_EDGES) + 1 + _EDGES.index('rhythm_from')})"
 )
-_ANY_EDGE_DAY = "(" + " OR ".join(f"day = frame.{len(_EDGES) + i + 1}" for i in range(len(_EDGES))) + ")"
+_RAW_DAY = "(" + " OR ".join(f"day = frame.{2 * len(_EDGES) + i + 1}" for i in range(len(_EDGES))) + ")"
 # Which engagement type a row is, as one bit: distinct types are a bitwise or.
 _TYPE_BIT = "bitShiftLeft(toUInt64(1), transform(type, {types:Array(String)}, {type_bits:Array(UInt8)}, 63))"
 
@@ -68,21 +71,18 @@ def _windowed(at: str) -> str:
 
 
 def _long_windows(at: str) -> str:
-    """The decline counts and the rhythm's days on edge days; `at` as for `_windowed`. Of
-    the rhythm's days only its own two edges (the days of T−365d and of T) come from here:
-    every day between lies wholly inside its window, and the series gives those."""
+    """The decline counts and the rhythm's days on days read raw; `at` as for `_windowed`.
+    Of the rhythm's days only its own two edges (the days of T−365d and of T) come from
+    here: every day between lies wholly inside its window, and the series gives those."""
     recent, usual, rhythm = at("recent_from", "as_of"), at("usual_from", "recent_from"), at("rhythm_from", "as_of")
     ends = "(day = rhythm_from_day OR day = as_of_day)"
     return f"sumIf(n, {recent}) AS n_recent, sumIf(n, {usual}) AS n_usual, groupUniqArrayIf(day, {rhythm} AND {ends}) AS days"
 
 
-def _in_days(aligned: bool, start: str, end: str) -> str:
-    """A lambda's condition on a day `d` of a partner's series: a full day (never an edge
-    day), or (`aligned`) any day from start's, as for `_by_whole_day`."""
-    if aligned:
-        return f"d >= {start}_day AND d < {end}_day"
-    others = " AND ".join(f"d != {name}_day" for name in _STARTS)
-    return f"d > {start}_day AND d < {end}_day AND {others}"
+def _in_days(start: str, end: str) -> str:
+    """A lambda's condition on a day `d` of a partner's series: in the window, not read raw."""
+    others = " AND ".join(f"d != {name}_raw" for name in _STARTS)
+    return f"d >= {start}_day AND d < {end}_day AND {others}"
 
 
 # No engagement: neutral for min(first_t) and max(last_t).
@@ -91,11 +91,7 @@ _NO_LAST = "toDateTime64('1900-01-01 00:00:00', 3, 'UTC')"
 
 
 def _by_day(start: str, end: str) -> str:
-    return f"(day > {start}_day AND day < {end}_day)"
-
-
-def _by_whole_day(start: str, end: str) -> str:
-    """(start, end] for a frame on midnights with no event on an edge: the days from start's."""
+    """(start, end] on rollup rows (never a day read raw): the days from start's to end's."""
     return f"(day >= {start}_day AND day < {end}_day)"
 
 
@@ -104,10 +100,9 @@ def _by_time(start: str, end: str) -> str:
 
 
 # Which rows count for a T (in terms of its frame): rollup rows of days before T's and
-# not an edge day; raw rows of T's edge days, up to T.
-_ROLLUP_ROWS = f"day < {_AS_OF_DAY} AND {_NOT_OTHER_EDGE_DAY}"
-_RAW_ROWS = f"{_ANY_EDGE_DAY} AND t <= frame.1"
-_AS_OF_DAY_ROWS = f"day < {_AS_OF_DAY}"  # rollup rows for an aligned frame
+# not read raw; raw rows of the days read raw, up to T.
+_ROLLUP_ROWS = f"day < {_AS_OF_DAY} AND {_NOT_RAW_DAY}"
+_RAW_ROWS = f"{_RAW_DAY} AND t <= frame.1"
 
 _RAW_PART = f"""
     UNION ALL
@@ -131,7 +126,6 @@ _RAW_PART = f"""
 """
 
 
-# The metrics query; `_metrics_sql` fills in its parts for aligned frames or others.
 _METRICS_SQL = f"""
 SELECT * EXCEPT (gaps, gap_at)  -- the gaps stay in ClickHouse: only their quantile is needed
 FROM
@@ -161,7 +155,7 @@ SELECT
        NULL) AS usual_gap_days
 FROM
 (
-    SELECT as_of, partner_id, {{rollup_windows}},
+    SELECT as_of, partner_id, {_windowed(_by_day)},
            toUInt64(0) AS n_recent, toUInt64(0) AS n_usual, CAST([], 'Array(Date)') AS days
     FROM
     (
@@ -175,19 +169,19 @@ FROM
             {{rollup_group}}
         )
         {{rollup_join}}
-        WHERE {{rollup_rows}}
+        WHERE {_ROLLUP_ROWS}
     )
     GROUP BY as_of, partner_id
-{{raw_part}}    UNION ALL
+{_RAW_PART}    UNION ALL
     -- The long windows (decline counts, the rhythm's year) over full days: a row per
     -- partner and month of `partner_day_counts` (days and their counts), joined to the
     -- frames whose long windows it overlaps and filtered per T. Parts not merged yet may
     -- hold the same day twice: the counts add up, the rhythm's days are made distinct.
     SELECT as_of, partner_id, 0., 0., 0., toUInt64(0), toUInt64(0), toUInt64(0), CAST([], 'Array(String)'),
            {_NO_FIRST}, {_NO_LAST},
-           arraySum(arrayMap((d, c) -> if({{recent_days}}, c, 0), days.1, days.2)),
-           arraySum(arrayMap((d, c) -> if({{usual_days}}, c, 0), days.1, days.2)),
-           arrayFilter(d -> d {{rhythm_from}} rhythm_from_day AND d < as_of_day, days.1)
+           arraySum(arrayMap((d, c) -> if({_in_days("recent_from", "as_of")}, c, 0), days.1, days.2)),
+           arraySum(arrayMap((d, c) -> if({_in_days("usual_from", "recent_from")}, c, 0), days.1, days.2)),
+           arrayFilter(d -> d >= rhythm_from_day AND d != rhythm_from_raw AND d < as_of_day, days.1)
     FROM
     (
         SELECT *, {_FRAME_NAMES}
@@ -231,10 +225,8 @@ def _ts(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
-def _metrics_sql(scoring: Scoring, batched: bool, partner: bool, aligned: bool) -> str:
-    """The metrics query for one T (`batched` False) or several, for all partners or some.
-    `aligned`: every frame's edges are midnights with no event stored exactly on one (the
-    daily evaluation), so each window is whole days of the rollup and no raw rows are read."""
+def _metrics_sql(scoring: Scoring, batched: bool, partner: bool) -> str:
+    """The metrics query for one T (`batched` False) or several, for all partners or some."""
     # One T is a constant. Several are joined to the rows, each row only to the frames it
     # counts for (a join copies the row; the WHERE then holds already).
     frames_param = f"{{frames:{_FRAME}}}"
@@ -249,19 +241,13 @@ def _metrics_sql(scoring: Scoring, batched: bool, partner: bool, aligned: bool) 
                  "first_t": "min", "last_t": "max"}  # fmt: skip
         rollup = {name: f"{merge[name]}({expr})" for name, expr in rollup.items()}
     return (
-        _METRICS_SQL.replace("{rollup_windows}", _windowed(_by_whole_day if aligned else _by_day))
-        .replace("{rollup_rows}", _AS_OF_DAY_ROWS if aligned else _ROLLUP_ROWS)
-        .replace("{raw_part}", "" if aligned else _RAW_PART)
-        .replace("{recent_days}", _in_days(aligned, "recent_from", "as_of"))
-        .replace("{usual_days}", _in_days(aligned, "usual_from", "recent_from"))
-        .replace("{rhythm_from}", ">=" if aligned else ">")
-        .replace("{rollup_columns}", ", ".join(f"{expr} AS {name}" for name, expr in rollup.items()))
+        _METRICS_SQL.replace("{rollup_columns}", ", ".join(f"{expr} AS {name}" for name, expr in rollup.items()))
         .replace("{rollup_group}", "GROUP BY partner_id, day" if batched else "")
         .replace("{weight}", scoring.weight_sql())
         .replace("{gap_quantile}", repr(float(scoring.rhythm("quantile"))))
         .replace("{partner_filter}", "AND partner_id IN {partners:Array(String)}" if partner else "")
         .replace("{frame_const}", "" if batched else f"{frames_param}[1] AS frame, ")
-        .replace("{rollup_join}", join(_AS_OF_DAY_ROWS if aligned else _ROLLUP_ROWS))
+        .replace("{rollup_join}", join(_ROLLUP_ROWS))
         .replace("{raw_join}", join(_RAW_ROWS))
         .replace("{before_join}", join("1"))
     )
@@ -277,8 +263,8 @@ def compute_metrics(client: Client, as_of: datetime, scoring: Scoring, partner: 
 def compute_metrics_at(
     client: Client, times: list[datetime], scoring: Scoring, partner: Partners = None
 ) -> dict[datetime, list[Metrics]]:
-    """Every partner's (or those asked for) metrics as of each of `times`, by time then
-    partner: one query for the times on aligned frames, one for the others."""
+    """Every partner's (or those asked for) metrics as of each of `times` (one query), by
+    time then partner."""
     # Milliseconds, as DateTime64(3) holds them (and as the answer's as_of comes back).
     times = sorted({aware(t).replace(microsecond=aware(t).microsecond // 1000 * 1000) for t in times})
     month = scoring.window("month")
@@ -288,47 +274,18 @@ def compute_metrics_at(
               scoring.window("activity"), recent, recent * (1 + int(scoring.decline("usual_windows"))),
               timedelta(days=scoring.rhythm("history_days"))]  # fmt: skip
     frames = [(t, *(t - w for w in starts)) for t in times]
-    aligned = _aligned(client, frames)
-    out: dict[datetime, list[Metrics]] = {t: [] for t in times}
-    as_ofs: dict[datetime, datetime] = {}  # as returned -> aware, once per T
-    for on_days in (True, False):
-        if chosen := [f for f in frames if (f[0] in aligned) == on_days]:
-            for as_of, partner_id, *sums, first, last, recent_n, usual_n, gap in _rows(
-                client, chosen, max(starts[:4]), scoring, partner, on_days
-            ):
-                t = as_ofs.get(as_of) or as_ofs.setdefault(as_of, aware(as_of))
-                out[t].append(Metrics(partner_id, t, *sums, aware(first), aware(last), recent_n, usual_n, gap))
-    return out
-
-
-def _aligned(client: Client, frames: list[tuple[datetime, ...]]) -> set[datetime]:
-    """The times whose frame edges are all midnights with no event stored exactly on one
-    (the daily evaluation's, nearly always): their windows are whole days of the rollup."""
-    on_midnights = [f for f in frames if all(e == e.replace(hour=0, minute=0, second=0, microsecond=0) for e in f)]
-    if not on_midnights:
-        return set()
-    instants = sorted({e for f in on_midnights for e in f})
-    taken = client.query(
-        f"SELECT DISTINCT time FROM engagement_events WHERE time IN {{instants:Array({_TIME})}}",
-        parameters={"instants": [_ts(e) for e in instants]},
-    ).result_rows
-    hit = {aware(t) for (t,) in taken}
-    return {f[0] for f in on_midnights if not hit.intersection(f)}
-
-
-def _rows(client: Client, frames: list[tuple[datetime, ...]], short: timedelta, scoring: Scoring,
-          partner: Partners, aligned: bool) -> list[tuple]:  # fmt: skip
-    """The metrics query's rows for these frames (T and its window starts, in time order);
-    `short`: the longest of the short windows, which read the rollup row by row."""
-    edge_days = sorted({edge.date() for frame in frames for edge in frame})
-    sql = _metrics_sql(scoring, batched=len(frames) > 1, partner=partner is not None, aligned=aligned)
+    raw = _read_raw(client, frames)
+    edge_days = sorted({day for days in raw for day in days if day})
     types = engagement_types()
+    # A day not read raw is T's in the frame: no row of it counts (none is before T).
+    rows = [(*map(_ts, f), *(e.date().isoformat() for e in f), *((d or f[0].date()).isoformat() for d in days))
+            for f, days in zip(frames, raw, strict=True)]  # fmt: skip
     params: dict[str, Any] = dict(
-        frames=[(*map(_ts, frame), *(edge.date().isoformat() for edge in frame)) for frame in frames],
-        from_day=min(frame[0] - short for frame in frames).date().isoformat(),
-        long_from_day=edge_days[0].isoformat(),
-        to_day=frames[-1][0].date().isoformat(),
-        to_t=_ts(frames[-1][0]),
+        frames=rows,
+        from_day=min(frame[0] - max(starts[:4]) for frame in frames).date().isoformat(),
+        long_from_day=min(e for frame in frames for e in frame).date().isoformat(),
+        to_day=times[-1].date().isoformat(),
+        to_t=_ts(times[-1]),
         edge_days=[d.isoformat() for d in edge_days],
         baseline_months=float(scoring.raw["windows_days"]["baseline_months"]),
         types=types,
@@ -337,7 +294,32 @@ def _rows(client: Client, frames: list[tuple[datetime, ...]], short: timedelta, 
         usual_windows=float(scoring.decline("usual_windows")),
         min_gaps=int(scoring.rhythm("min_gaps")),
     )
-    return client.query(sql, parameters=params).result_rows
+    out: dict[datetime, list[Metrics]] = {t: [] for t in times}
+    as_ofs: dict[datetime, datetime] = {}  # as returned -> aware, once per T
+    sql = _metrics_sql(scoring, batched=len(times) > 1, partner=partner is not None)
+    for as_of, partner_id, *sums, first, last, recent_n, usual_n, gap in client.query(
+        sql, parameters=params
+    ).result_rows:
+        t = as_ofs.get(as_of) or as_ofs.setdefault(as_of, aware(as_of))
+        out[t].append(Metrics(partner_id, t, *sums, aware(first), aware(last), recent_n, usual_n, gap))
+    return out
+
+
+def _read_raw(client: Client, frames: list[tuple[datetime, ...]]) -> list[tuple[date | None, ...]]:
+    """Per frame, per edge: its day if it is read raw, else None. A midnight with no event
+    stored exactly on it needs no raw row: its day lies wholly after it (the daily
+    evaluation's edges are such midnights, unless an event sits on one)."""
+    midnights = sorted(
+        {e for frame in frames for e in frame if e == e.replace(hour=0, minute=0, second=0, microsecond=0)}
+    )
+    taken = set()
+    if midnights:
+        taken = {aware(t) for (t,) in client.query(
+            f"SELECT DISTINCT time FROM engagement_events WHERE time IN {{instants:Array({_TIME})}}",
+            parameters={"instants": [_ts(e) for e in midnights]},
+        ).result_rows}  # fmt: skip
+    whole = set(midnights) - taken
+    return [tuple(None if e in whole else e.date() for e in frame) for frame in frames]
 
 
 def assess_all(client: Client, as_of: datetime, scoring: Scoring, partner: Partners = None) -> list[Health]:
