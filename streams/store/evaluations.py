@@ -26,7 +26,7 @@ HEALTH_COLUMNS = ["day", "as_of", "partner_id", "score", "status", *COMPONENTS, 
 def health_row(midnight: datetime, h: Health) -> tuple:
     """A `partner_health` snapshot row, in HEALTH_COLUMNS order."""
     return (midnight.date(), midnight, h.metrics.partner_id, h.score, h.status,
-            *(h.components[c] for c in COMPONENTS), *(h.metric(m) for m in METRICS))  # fmt: skip
+            *(h.components[c] for c in COMPONENTS), *h.metric_row())  # fmt: skip
 
 
 class Evaluator:
