@@ -1,9 +1,10 @@
 """Health of every partner as of a time T (event time), computed by ClickHouse.
 
-Full days inside a window come from the `partner_daily` rollup; the days that hold a
-window edge (the days of T, T−30d, T−60d, T−90d, T−120d) come from raw rows, so every
-window is exact to the millisecond: a day without an edge lies wholly inside or outside
-each window.
+Whole days inside a window come from the `partner_daily` rollup (and, for the rhythm's
+year and the decline counts, `partner_day_counts`); the days that hold a window edge
+(the days of T, T−30d, T−60d, …) come from raw rows, so every window is exact to the
+millisecond — unless the edge is a midnight with no event exactly on it, whose day lies
+wholly on one side of it.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from streams.rules.validation import engagement_types
 # each aggregated per (T, partner) before they are combined:
 # - whole days of the short windows (up to the baseline's): rollup rows of the days not
 #   read raw, compared as dates;
-# - full days of the long windows (the decline counts, the rhythm's year): each
-#   partner's days as one array from the rollup, filtered per T;
+# - whole days of the long windows (the decline counts, the rhythm's year): each
+#   partner's days and counts from `partner_day_counts`, a row per month, filtered per T;
 # - the days read raw: events, compared to the millisecond;
 # - days before the earliest window start: only first/last engagement (and to list
 #   partners long silent), the same for every T of the batch: whole months from
@@ -43,6 +44,8 @@ _FRAME_NAMES = ", ".join(
     + [f"frame.{2 * len(_EDGES) + i + 1} AS {name}_raw" for i, name in enumerate(_EDGES)]
 )
 _AS_OF_DAY = f"frame.{len(_EDGES) + 1}"
+# The short windows' starts (up to the baseline's): their rows come from the rollup.
+_SHORT = ("month_ago", "two_months_ago", "baseline_from", "activity_from")
 # Written out, not has([...], day): in the join's lambda that is an order of magnitude slower.
 _NOT_RAW_DAY = " AND ".join(f"day != frame.{2 * len(_EDGES) + i + 1}" for i in range(1, len(_EDGES)))
 # A month of day counts serves a frame when it overlaps its long windows (up to T's day).
@@ -104,28 +107,6 @@ def _by_time(start: str, end: str) -> str:
 _ROLLUP_ROWS = f"day < {_AS_OF_DAY} AND {_NOT_RAW_DAY}"
 _RAW_ROWS = f"{_RAW_DAY} AND t <= frame.1"
 
-_RAW_PART = f"""
-    UNION ALL
-    SELECT as_of, partner_id, {_windowed(_by_time)}, {_long_windows(_by_time)}
-    FROM
-    (
-        SELECT *, {{frame_const}}{_FRAME_NAMES}
-        FROM
-        (
-            SELECT partner_id, toDate(time) AS day, time AS t, toUInt64(1) AS n,
-                   toUInt64(initiated_by = 'partner') AS np,
-                   duration_minutes * {{weight}} AS q, {_TYPE_BIT} AS type_bit, ecosystem_partners AS eco,
-                   time AS first_t, time AS last_t
-            FROM engagement_events
-            WHERE toDate(time) IN {{edge_days:Array(Date)}} AND time <= {{to_t:{_TIME}}} {{partner_filter}}
-        )
-        {{raw_join}}
-        WHERE {_RAW_ROWS}
-    )
-    GROUP BY as_of, partner_id
-"""
-
-
 _METRICS_SQL = f"""
 SELECT * EXCEPT (gaps, gap_at)  -- the gaps stay in ClickHouse: only their quantile is needed
 FROM
@@ -172,7 +153,25 @@ FROM
         WHERE {_ROLLUP_ROWS}
     )
     GROUP BY as_of, partner_id
-{_RAW_PART}    UNION ALL
+    UNION ALL
+    SELECT as_of, partner_id, {_windowed(_by_time)}, {_long_windows(_by_time)}
+    FROM
+    (
+        SELECT *, {{frame_const}}{_FRAME_NAMES}
+        FROM
+        (
+            SELECT partner_id, toDate(time) AS day, time AS t, toUInt64(1) AS n,
+                   toUInt64(initiated_by = 'partner') AS np,
+                   duration_minutes * {{weight}} AS q, {_TYPE_BIT} AS type_bit, ecosystem_partners AS eco,
+                   time AS first_t, time AS last_t
+            FROM engagement_events
+            WHERE toDate(time) IN {{edge_days:Array(Date)}} AND time <= {{to_t:{_TIME}}} {{partner_filter}}
+        )
+        {{raw_join}}
+        WHERE {_RAW_ROWS}
+    )
+    GROUP BY as_of, partner_id
+    UNION ALL
     -- The long windows (decline counts, the rhythm's year) over full days: a row per
     -- partner and month of `partner_day_counts` (days and their counts), joined to the
     -- frames whose long windows it overlaps and filtered per T. Parts not merged yet may
@@ -267,22 +266,17 @@ def compute_metrics_at(
     time then partner."""
     # Milliseconds, as DateTime64(3) holds them (and as the answer's as_of comes back).
     times = sorted({aware(t).replace(microsecond=aware(t).microsecond // 1000 * 1000) for t in times})
-    month = scoring.window("month")
-    recent = timedelta(days=scoring.decline("window_days"))
-    # In _STARTS order.
-    starts = [month, 2 * month, month * (1 + int(scoring.raw["windows_days"]["baseline_months"])),
-              scoring.window("activity"), recent, recent * (1 + int(scoring.decline("usual_windows"))),
-              timedelta(days=scoring.rhythm("history_days"))]  # fmt: skip
-    frames = [(t, *(t - w for w in starts)) for t in times]
+    frames = frames_at(times, scoring)
     raw = _read_raw(client, frames)
     edge_days = sorted({day for days in raw for day in days if day})
     types = engagement_types()
     # A day not read raw is T's in the frame: no row of it counts (none is before T).
-    rows = [(*map(_ts, f), *(e.date().isoformat() for e in f), *((d or f[0].date()).isoformat() for d in days))
-            for f, days in zip(frames, raw, strict=True)]  # fmt: skip
+    frame_rows = [(*map(_ts, f), *(e.date().isoformat() for e in f), *((d or f[0].date()).isoformat() for d in days))
+                  for f, days in zip(frames, raw, strict=True)]  # fmt: skip
     params: dict[str, Any] = dict(
-        frames=rows,
-        from_day=min(frame[0] - max(starts[:4]) for frame in frames).date().isoformat(),
+        frames=frame_rows,
+        # The short windows read the rollup row by row from the earliest T's earliest start.
+        from_day=min(frames[0][_EDGES.index(name)] for name in _SHORT).date().isoformat(),
         long_from_day=min(e for frame in frames for e in frame).date().isoformat(),
         to_day=times[-1].date().isoformat(),
         to_t=_ts(times[-1]),
@@ -297,12 +291,21 @@ def compute_metrics_at(
     out: dict[datetime, list[Metrics]] = {t: [] for t in times}
     as_ofs: dict[datetime, datetime] = {}  # as returned -> aware, once per T
     sql = _metrics_sql(scoring, batched=len(times) > 1, partner=partner is not None)
-    for as_of, partner_id, *sums, first, last, recent_n, usual_n, gap in client.query(
-        sql, parameters=params
-    ).result_rows:
+    rows = client.query(sql, parameters=params).result_rows
+    for as_of, partner_id, *sums, first, last, recent_n, usual_n, gap in rows:
         t = as_ofs.get(as_of) or as_ofs.setdefault(as_of, aware(as_of))
         out[t].append(Metrics(partner_id, t, *sums, aware(first), aware(last), recent_n, usual_n, gap))
     return out
+
+
+def frames_at(times: list[datetime], scoring: Scoring) -> list[tuple[datetime, ...]]:
+    """Each T with its window starts (in _EDGES order), as the scoring file sets them."""
+    month = scoring.window("month")
+    recent = timedelta(days=scoring.decline("window_days"))
+    starts = [month, 2 * month, month * (1 + int(scoring.raw["windows_days"]["baseline_months"])),
+              scoring.window("activity"), recent, recent * (1 + int(scoring.decline("usual_windows"))),
+              timedelta(days=scoring.rhythm("history_days"))]  # fmt: skip
+    return [(t, *(t - w for w in starts)) for t in times]
 
 
 def _read_raw(client: Client, frames: list[tuple[datetime, ...]]) -> list[tuple[date | None, ...]]:

@@ -7,10 +7,14 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
+from streams.rules.scoring import load_scoring
+from streams.rules.watermark import midnights_between
 from streams.store import connection as store
+from streams.store import metrics
 from streams.store import reads as queries
 from streams.store.rows import Origin
 from streams.store.writes import classify, write_batch
+from tests import oracle
 
 ORIGIN = Origin("engagement-events", 0, 0, datetime(2026, 11, 26, tzinfo=UTC))
 
@@ -129,10 +133,6 @@ def day_counts(client) -> list[tuple]:
 def test_the_day_counts_hold_every_event_once_however_the_batches_fall(client):
     """The rhythm's and the decline's series: a batch per event puts the same partner and
     day in many parts; the counts still add up, and the rhythm sees each day once."""
-    from streams.rules.scoring import load_scoring
-    from streams.store.metrics import compute_metrics
-    from tests import oracle
-
     events = [e for e in oracle.generate(partners=4, days=120) if e["type"] != "partner.profile"][:400]
     client.command("SYSTEM STOP MERGES partner_day_counts")  # parts as inserted, as between merges
     for e in events:  # one part per event
@@ -147,7 +147,7 @@ def test_the_day_counts_hold_every_event_once_however_the_batches_fall(client):
     assert day_counts(client) == sorted((p, d, n) for (p, d), n in expected.items())
     t = oracle.parse(events[-1]["time"])
     want = oracle.health(events, t)
-    for m in compute_metrics(client, t, load_scoring()):
+    for m in metrics.compute_metrics(client, t, load_scoring()):
         assert m.usual_gap_days == pytest.approx(want[m.partner_id]["usual_gap_days"]), m.partner_id
         assert m.engagements_60d == want[m.partner_id]["engagements_60d"], m.partner_id
         assert m.usual_engagements_60d == pytest.approx(want[m.partner_id]["usual_engagements_60d"]), m.partner_id
@@ -163,7 +163,8 @@ def test_the_day_counts_are_backfilled_once_from_what_was_stored_before(client):
     assert store.apply_migrations(client) == [10]
     rows = [("acme", datetime(2026, 11, 20).date(), 2), ("globex", datetime(2026, 11, 20).date(), 1)]
     assert day_counts(client) == rows
-    for statement in store.split_statements(store.migration_files()[-1][2].read_text()):
+    migration = next(path for version, _, path in store.migration_files() if version == 10)
+    for statement in store.split_statements(migration.read_text()):
         client.command(statement)
     assert day_counts(client) == rows
     write(client, raw("d", subject="globex"))  # and kept current from then on
@@ -175,18 +176,12 @@ def test_midnights_read_whole_days_unless_an_event_sits_on_an_edge(client):
     unless an event is stored exactly on it (the oracle's population has events at
     00:00:00.000), when its day is read raw as any other edge's. Either way every metric
     equals the oracle's, at every midnight of the population."""
-    from streams.rules.scoring import load_scoring
-    from streams.rules.watermark import midnights_between
-    from streams.store import metrics
-    from tests import oracle
-
     events = [e for e in oracle.generate() if e["type"] != "partner.profile"]
     write(client, *(orjson.dumps(e) for e in events))
     first, last = oracle.parse(events[0]["time"]), max(oracle.parse(e["time"]) for e in events)
     midnights = midnights_between(first, last + timedelta(days=130))
     by_time = metrics.compute_metrics_at(client, midnights, load_scoring())
-    windows = [30, 60, 120, 90, 60, 240, 365]  # the frame's window starts, as the scoring file sets them
-    raw = metrics._read_raw(client, [(t, *(t - timedelta(days=d) for d in windows)) for t in midnights])
+    raw = metrics._read_raw(client, metrics.frames_at(midnights, load_scoring()))
     whole = sum(not any(days) for days in raw)
     assert 20 < whole < len(midnights) - 20  # frames with no day read raw, and with some
     for t, found in by_time.items():
