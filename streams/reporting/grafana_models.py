@@ -22,6 +22,7 @@ from streams.reporting.panel_types import (
     Dashboard,
     Panel,
     Variable,
+    dashboard_uid,
 )
 from streams.reporting.panels import dashboards
 from streams.rules.scoring import Scoring
@@ -206,7 +207,7 @@ def alert_rules(scoring: Scoring, folder_uid: str | None = FOLDER_UID, runbook_u
             f"partnerpulse-{kind.replace('_', '-')}", f"PartnerPulse: {kind.replace('_', '-')} partners",
             "SELECT partner_id, toUInt8(1) AS firing FROM partner_alerts FINAL "
             f"WHERE kind = '{kind}' AND state = 'firing'",
-            annotations(summary, kind.replace("_", "-"), "partnerpulse-overview",
+            annotations(summary, kind.replace("_", "-"), dashboard_uid("overview"),
                         "quiet_now" if kind == "quiet" else "open_alerts", partner),
             "warning" if kind != "disengaged" else "critical", folder_uid,
         ))  # fmt: skip
@@ -214,7 +215,7 @@ def alert_rules(scoring: Scoring, folder_uid: str | None = FOLDER_UID, runbook_u
         "partnerpulse-dead-letters", "PartnerPulse: dead letters in the last 15 minutes",
         "SELECT count() AS dead_letters FROM dead_letters WHERE $__timeFilter(received_at)",
         annotations("{{ $values.B }} records went to the dead letters in the last 15 minutes",
-                    "dead-letters", "partnerpulse-pipeline", "dead_letters",
+                    "dead-letters", dashboard_uid("pipeline"), "dead_letters",
                     "`partnerpulse dlq list` shows them and why; fix the source, then `partnerpulse dlq replay`."),
         "warning", folder_uid, relative_s=900,
     ))  # fmt: skip

@@ -12,7 +12,7 @@ import orjson
 from clickhouse_connect.driver.client import Client
 
 from streams.formats import iso, parse_as_of
-from streams.reporting.panel_types import DASHBOARDS
+from streams.reporting.panel_types import DASHBOARDS, dashboard_uid
 from streams.reporting.panels import FILTERS, dashboards, expand
 from streams.rules.scoring import load_scoring
 
@@ -36,7 +36,7 @@ def panel_data(client: Client, dashboard: str = "overview", as_of: str | None = 
     if t0 >= t:
         raise ValueError(f"since ({iso(t0)}) must be before as_of ({iso(t)})")
     chosen = {name: [v.strip() for v in value.split(",") if v.strip()] for name, value in filters.items() if value}
-    d = next(d for d in dashboards(load_scoring()) if d.uid == f"partnerpulse-{dashboard}")
+    d = next(d for d in dashboards(load_scoring()) if d.uid == dashboard_uid(dashboard))
     interval = 3600 if dashboard == "pipeline" else 86400
     shown = []
     for panel in d.panels:

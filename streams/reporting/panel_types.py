@@ -48,8 +48,15 @@ class Dashboard:
     time_from: str = "now-180d"
 
 
-DASHBOARDS = ("overview", "partner", "pipeline")  # each dashboard's uid is partnerpulse-<name>
-PARTNER_DASHBOARD = "partnerpulse-partner"  # where a click on a partner leads
+DASHBOARDS = ("overview", "partner", "pipeline")
+
+
+def dashboard_uid(name: str) -> str:
+    """A dashboard's uid in Grafana (its URL: /d/<uid>), from its name in DASHBOARDS."""
+    return f"partnerpulse-{name}"
+
+
+PARTNER_DASHBOARD = dashboard_uid("partner")  # where a click on a partner leads
 
 LATEST_DAY = "(SELECT max(day) FROM partner_health WHERE day <= toDate($__toTime))"
 

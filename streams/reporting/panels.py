@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from streams.reporting.panel_types import LATEST_DAY, Dashboard, Panel, Variable, fit_join
+from streams.reporting.panel_types import LATEST_DAY, Dashboard, Panel, Variable, dashboard_uid, fit_join
 from streams.reporting.partner_panels import partner_detail
 from streams.rules.fit import GOOD_SCORE, HIGH_FIT, QUADRANTS, Ideal, fit_sql, gaps_sql, load_ideal, quadrant_sql
 from streams.rules.scoring import Scoring, sql_string
@@ -87,7 +87,7 @@ def _overview(w: str, ideal: Ideal) -> Dashboard:
     """Partner health across the channel: who needs attention, quiet, alerts, trends."""
     selected, chosen_alerts = _selected(ideal), _chosen(ideal, "a.partner_id")
     return Dashboard(
-        uid="partnerpulse-overview",
+        uid=dashboard_uid("overview"),
         title="PartnerPulse · Partner health overview",
         description="Which channel partners are we losing? Latest daily snapshot up to the end of the time range; "
         "the filters (region, tier, account manager, quadrant) apply to every panel.",
@@ -271,7 +271,7 @@ def _overview_trends(w: str, chosen: str, chosen_alerts: str) -> tuple[Panel, ..
 def _pipeline() -> Dashboard:
     """Ingest in wall-clock time."""
     return Dashboard(
-        uid="partnerpulse-pipeline",
+        uid=dashboard_uid("pipeline"),
         title="PartnerPulse · Pipeline",
         description="Ingest in wall-clock time: events stored, dead letters by reason, event-time lag.",
         time_from="now-24h",
