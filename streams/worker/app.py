@@ -90,12 +90,12 @@ class Worker:
         deliveries = [
             await send(
                 TOPIC_DLQ,
-                rejected.event_id.encode() or None,
-                raw,
-                None,
-                None,
+                key=rejected.event_id.encode() or None,
+                value=raw,
+                partition=None,
+                timestamp=None,
                 # The record's own headers too (binary mode: its attributes), for a replay.
-                [
+                headers=[
                     *origin.headers,
                     ("reason", rejected.reason.encode()),
                     ("code", rejected.code.encode()),
