@@ -80,35 +80,42 @@ def _insert_json(client: Client, table: str, columns: list[str], lines: list[byt
 
 
 # orjson writes times as RFC 3339 with an offset, which needs the best-effort parser.
-_JSON_INSERT = {"date_time_input_format": "best_effort"}
+# The rollup views (and the tables' projections) are independent of each other: built in
+# parallel they use the second core (the store step of a batch: −10%).
+_JSON_INSERT = {"date_time_input_format": "best_effort", "parallel_view_processing": 1}
 
 
-def already_stored(client: Client, table: str, key: str, key_type: str, keys: list) -> set:
-    """Which of `keys` (values of the expression `key`, of type `key_type`) `table` holds.
+def already_stored(client: Client, table: str, keys: list) -> set:
+    """Which of `keys` `table` holds: (source, id) pairs, or plain ids (`dead_letters`).
 
-    The tables' bloom filter on `id` leaves only the granules that may hold one of the
-    keys, so the cost follows the keys found (redeliveries), not the history stored."""
-    literal, parameters, settings = _json_literal(keys)
-    query = f"SELECT {key} FROM {table} WHERE {key} IN JSONExtract({literal}, 'Array({key_type})')"
-    return {row[0] for row in client.query(query, parameters=parameters, settings=settings).result_rows}
+    The ids travel as one set (`IN` a subquery: as a constant array ClickHouse took
+    minutes beyond ~15k keys) and only `id` is compared in ClickHouse; the source is then
+    checked here, for the few rows found (redeliveries). A batch's keys fall in nearly
+    every granule, so this reads the table's `id` column once: about a third of what
+    comparing (source, id) there read (0.19 against 0.55 s per 10k keys at 10M events)."""
+    pairs = bool(keys) and isinstance(keys[0], tuple)
+    literal, parameters, settings = _json_literal([k[1] for k in keys] if pairs else keys)
+    query = (f"SELECT {'source, id' if pairs else 'id'} FROM {table} "
+             f"WHERE id IN (SELECT arrayJoin(JSONExtract({literal}, 'Array(String)')))")  # fmt: skip
+    found = client.query(query, parameters=parameters, settings=settings).result_rows
+    return {tuple(row) if pairs else row[0] for row in found} & set(keys)
 
 
-def _missing(client: Client, table: str, keyed: Iterable[tuple[Any, Any]], key: str = "(source, id)",
-             key_type: str = "Tuple(String, String)") -> list:  # fmt: skip
-    """The first item of each key not stored in `table` yet (`key`: the key as SQL)."""
+def _missing(client: Client, table: str, keyed: Iterable[tuple[Any, Any]]) -> list:
+    """The first item of each key not stored in `table` yet."""
     first: dict[Any, Any] = {}
     for k, item in keyed:
         first.setdefault(k, item)
     if not first:
         return []
-    stored = already_stored(client, table, key, key_type, list(first))
+    stored = already_stored(client, table, list(first))
     return [item for k, item in first.items() if k not in stored]
 
 
 def write_batch(client: Client, batch: Classified) -> Written:
     engagements = _missing(client, "engagement_events", batch.engagements)
     profiles = _missing(client, "partners", ((rows.key(p), p) for p in batch.profiles))
-    dead = _missing(client, "dead_letters", ((rows.dead_letter_id(r[2]), r) for r in batch.rejected), "id", "String")
+    dead = _missing(client, "dead_letters", ((rows.dead_letter_id(r[2]), r) for r in batch.rejected))
     # Dead letters first, events last: if the worker dies in between, the redelivered
     # batch finds the first inserts stored and skips them.
     if dead:

@@ -70,6 +70,17 @@ def test_same_source_and_id_is_stored_once_within_and_across_batches(client):
     assert rows == [("other", "a"), ("zoom/webinars", "a"), ("zoom/webinars", "b"), ("zoom/webinars", "c")]
 
 
+def test_a_large_batch_finds_exactly_what_is_stored_among_its_keys(client):
+    # 30,000 keys (as a constant array ClickHouse took minutes beyond ~15k: the lookup sends
+    # them as a subquery); ids are compared in ClickHouse, sources here: "e1" from another
+    # source is another event.
+    first = write(client, *(raw(f"e{i}") for i in range(0, 30_000, 2)), raw("e1", source="elsewhere"))
+    assert first.engagements == 15_001
+    again = write(client, *(raw(f"e{i}") for i in range(30_000)))
+    assert (again.engagements, again.duplicates) == (15_000, 15_000)
+    assert queries.counts(client)["engagement_events"] == 30_001
+
+
 def test_stored_row_keeps_the_whole_event_and_utc_time(client):
     write(client, raw("x", mood="great"))
     row = client.query("SELECT time, role, duration_minutes, initiated_by, event FROM engagement_events").result_rows[0]

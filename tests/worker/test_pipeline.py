@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import os
 import signal
 import socket
+import sys
 import time
 from collections import Counter
 
@@ -16,7 +18,7 @@ from kafka import KafkaConsumer
 from streams.broker.embedded import embedded_broker, ensure_topics
 from streams.broker.producer import open_producer
 from streams.config import TOPIC_DLQ
-from streams.worker import remote, runtime
+from streams.worker import pipeline, remote, runtime
 from streams.worker.process import PipelineProcess
 from tests import badinput
 from tests.conftest import EXAMPLES, cli
@@ -33,6 +35,18 @@ def wait_stored(pipeline: PipelineProcess, engagements: int, timeout: float = 12
             return pipeline.status()
         time.sleep(0.2)
     raise AssertionError(f"only {pipeline.status()['stored']} stored after {timeout} s")
+
+
+def test_the_worker_tunes_the_interpreter_for_its_threads():
+    before = sys.getswitchinterval(), gc.get_threshold()
+    try:
+        pipeline.tune_interpreter()
+        assert sys.getswitchinterval() == pytest.approx(pipeline.GIL_SWITCH_INTERVAL)
+        assert gc.get_threshold() == pipeline.GC_THRESHOLDS and gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        sys.setswitchinterval(before[0])
+        gc.set_threshold(*before[1])
 
 
 def test_every_record_ends_in_exactly_one_place(on_broker, broker_pipeline):
