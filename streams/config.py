@@ -37,7 +37,7 @@ class Settings:
     broker_timeout: float = 60.0
     # Records read and stored per batch, at most: larger batches are faster (fewer, larger
     # inserts) and hold more memory (two batches are in flight).
-    batch_size: int = 10_000
+    batch_size: int = 20_000
     web_bind: str = "127.0.0.1"  # where the pipeline's HTTP port listens
     web_port: int | None = None  # None = a free port
 
@@ -95,7 +95,7 @@ def load(environ: dict[str, str] | None = None) -> Settings:
         token=env.get("PARTNERPULSE_TOKEN") or None,
         public_port=int(env["PARTNERPULSE_PUBLIC_PORT"]) if env.get("PARTNERPULSE_PUBLIC_PORT") else None,
         broker_timeout=float(env.get("PARTNERPULSE_BROKER_TIMEOUT") or 60),
-        batch_size=max(1, int(env.get("PARTNERPULSE_BATCH_SIZE") or 10_000)),
+        batch_size=max(1, int(env.get("PARTNERPULSE_BATCH_SIZE") or 20_000)),
         web_bind=env.get("PARTNERPULSE_WEB_BIND") or "127.0.0.1",
         web_port=int(env["PARTNERPULSE_WEB_PORT"]) if env.get("PARTNERPULSE_WEB_PORT") else None,
     )

@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import clickhouse_connect
+from clickhouse_connect.driver import options as client_options
 from clickhouse_connect.driver.client import Client
 
 from streams.config import DATABASE, clickhouse_cluster, redact
@@ -20,6 +21,11 @@ from streams.errors import StoreError
 from streams.paths import SCHEMAS_DIR
 
 MIGRATIONS_DIR = SCHEMAS_DIR / "clickhouse"
+
+# clickhouse-connect imports pandas (and with it pyarrow) the first time a client inserts
+# rows, only to ask whether they came as a DataFrame: ~67 MB resident in every worker,
+# for nothing (rows here are tuples). Set as it sets them when pandas is not installed.
+client_options.pd = client_options.pd_time_test = None
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -15,6 +17,7 @@ from streams.store import reads as queries
 from streams.store.rows import Origin
 from streams.store.writes import classify, write_batch
 from tests import oracle
+from tests.conftest import ROOT
 
 ORIGIN = Origin("engagement-events", 0, 0, datetime(2026, 11, 26, tzinfo=UTC))
 
@@ -58,6 +61,17 @@ def test_migrations_are_recorded_and_idempotent(client):
     assert store.apply_migrations(client) == []
     tables = {r[0] for r in client.query("SHOW TABLES").result_rows}
     assert {"engagement_events", "partners", "dead_letters", "schema_migrations"} <= tables
+
+
+def test_a_client_that_inserts_leaves_pandas_unimported(tmp_path):
+    # clickhouse-connect imports it (~67 MB resident) on a first insert unless told not to.
+    code = ("import sys; from datetime import datetime, UTC; from streams.store.connection import connect; "
+            f"c = connect('chdb://{tmp_path}/store'); "
+            "c.insert('stream_progress', [('watermark', datetime.now(UTC))], column_names=['name', 'watermark']); "
+            "print('pandas' in sys.modules, c.query('SELECT count() FROM stream_progress').result_rows[0][0])")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "1"]
 
 
 def test_same_source_and_id_is_stored_once_within_and_across_batches(client):
