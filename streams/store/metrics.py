@@ -22,12 +22,13 @@ from streams.rules.validation import engagement_types
 # at once). Each T comes as a frame computed once in Python: its window starts, their
 # days, and which of those days are read raw: an edge's day is, unless the edge is a
 # midnight with no event stored exactly on it (then the day lies wholly on one side of
-# the edge, and the daily evaluation's frames are nearly always whole days). Four parts,
+# the edge, and the daily evaluation's frames are nearly always whole days). Five parts,
 # each aggregated per (T, partner) before they are combined:
 # - whole days of the short windows (up to the baseline's): rollup rows of the days not
 #   read raw, compared as dates;
-# - whole days of the long windows (the decline counts, the rhythm's year): each
-#   partner's days and counts from `partner_day_counts`, a row per month, filtered per T;
+# - whole days of the decline counts: each partner's days and counts from
+#   `partner_day_counts`, a row per month: whole months at once, edge months day by day;
+# - whole days of the rhythm's year: each partner's distinct days, filtered per T;
 # - the days read raw: events, compared to the millisecond;
 # - days before the earliest window start: only first/last engagement (and to list
 #   partners long silent), the same for every T of the batch: whole months from
@@ -88,6 +89,23 @@ def _in_days(start: str, end: str) -> str:
     return f"d >= {start}_day AND d < {end}_day AND {others}"
 
 
+_NEXT_MONTH = "addMonths(month, 1)"
+
+
+def _whole_month(start: str, end: str, raw: tuple[str, ...] = _STARTS) -> str:
+    """A month row lies wholly inside the window and holds none of these days read raw:
+    every day of it counts, no lambda needed (most of a year's months, at every T)."""
+    no_raw = " AND ".join(f"NOT ({name}_raw >= month AND {name}_raw < {_NEXT_MONTH})" for name in raw)
+    return f"month >= {start}_day AND {_NEXT_MONTH} <= {end}_day AND {no_raw}"
+
+
+def _month_count(start: str, end: str) -> str:
+    """The engagements of a month row in the window: none, all, or day by day."""
+    outside = f"{_NEXT_MONTH} <= {start}_day OR month >= {end}_day"
+    by_day = f"arraySum(arrayMap((d, c) -> if({_in_days(start, end)}, c, 0), days.1, days.2))"
+    return f"multiIf({outside}, toUInt64(0), {_whole_month(start, end)}, total, {by_day})"
+
+
 # No engagement: neutral for min(first_t) and max(last_t).
 _NO_FIRST = "toDateTime64('2299-12-31 00:00:00', 3, 'UTC')"
 _NO_LAST = "toDateTime64('1900-01-01 00:00:00', 3, 'UTC')"
@@ -127,8 +145,8 @@ SELECT
     sum(n_usual) / {{usual_windows:Float64}} AS usual_engagements_60d,
     -- The partner's rhythm: a quantile (linear interpolation at q·(n−1)) of the gaps
     -- between consecutive engagement days (the series gives the days between, the raw
-    -- rows the two edge days; distinct, as unmerged parts may repeat a day).
-    arraySort(arrayPopFront(arrayDifference(arrayMap(d -> toInt32(d), arraySort(groupUniqArrayArray(days)))))) AS gaps,
+    -- rows the two edge days: each part's days are distinct and no day comes from both).
+    arraySort(arrayPopFront(arrayDifference(arrayMap(d -> toInt32(d), arraySort(groupArrayArray(days)))))) AS gaps,
     {{gap_quantile}} * (length(gaps) - 1) AS gap_at,
     if(length(gaps) >= {{min_gaps:UInt32}},
        gaps[toUInt32(gap_at) + 1] + (gap_at - floor(gap_at)) * (gaps[least(toUInt32(gap_at) + 2, length(gaps))]
@@ -172,21 +190,38 @@ FROM
     )
     GROUP BY as_of, partner_id
     UNION ALL
-    -- The long windows (decline counts, the rhythm's year) over full days: a row per
-    -- partner and month of `partner_day_counts` (days and their counts), joined to the
-    -- frames whose long windows it overlaps and filtered per T. Parts not merged yet may
-    -- hold the same day twice: the counts add up, the rhythm's days are made distinct.
+    -- The decline counts over full days: a row per partner and month of
+    -- `partner_day_counts` (days and their counts), joined to the frames whose long
+    -- windows it overlaps and filtered per T (parts not merged yet may hold the same day
+    -- twice: the counts add up).
     SELECT as_of, partner_id, 0., 0., 0., toUInt64(0), toUInt64(0), toUInt64(0), CAST([], 'Array(String)'),
            {_NO_FIRST}, {_NO_LAST},
-           arraySum(arrayMap((d, c) -> if({_in_days("recent_from", "as_of")}, c, 0), days.1, days.2)),
-           arraySum(arrayMap((d, c) -> if({_in_days("usual_from", "recent_from")}, c, 0), days.1, days.2)),
-           arrayFilter(d -> d >= rhythm_from_day AND d != rhythm_from_raw AND d < as_of_day, days.1)
+           {_month_count("recent_from", "as_of")}, {_month_count("usual_from", "recent_from")}, CAST([], 'Array(Date)')
     FROM
     (
-        SELECT *, {_FRAME_NAMES}
+        SELECT *, arraySum(days.2) AS total, {_FRAME_NAMES}
         FROM partner_day_counts
         ARRAY JOIN arrayFilter(frame -> {_LONG_MONTHS}, {{frames:{_FRAME}}}) AS frame
         WHERE month >= toStartOfMonth({{long_from_day:Date}}) AND month <= {{to_day:Date}} {{partner_filter}}
+    )
+    UNION ALL
+    -- The rhythm's year over full days: each partner's engagement days, made distinct once
+    -- (not once per T: a batch has up to 31), then those of each T's year but its edge days
+    -- read raw (the raw part gives those).
+    SELECT as_of, partner_id, 0., 0., 0., toUInt64(0), toUInt64(0), toUInt64(0), CAST([], 'Array(String)'),
+           {_NO_FIRST}, {_NO_LAST}, toUInt64(0), toUInt64(0),
+           arrayFilter(d -> d >= rhythm_from_day AND d != rhythm_from_raw AND d < as_of_day, all_days)
+    FROM
+    (
+        SELECT *, {_FRAME_NAMES}
+        FROM
+        (
+            SELECT partner_id, groupUniqArrayArray(days.1) AS all_days
+            FROM partner_day_counts
+            WHERE month >= toStartOfMonth({{long_from_day:Date}}) AND month <= {{to_day:Date}} {{partner_filter}}
+            GROUP BY partner_id
+        )
+        ARRAY JOIN {{frames:{_FRAME}}} AS frame
     )
     UNION ALL
     SELECT as_of, partner_id, 0., 0., 0., toUInt64(0), toUInt64(0), toUInt64(0), CAST([], 'Array(String)'),

@@ -196,6 +196,33 @@ def test_the_day_counts_are_backfilled_once_from_what_was_stored_before(client):
     assert day_counts(client)[-1] == ("globex", datetime(2026, 11, 20).date(), 2)
 
 
+def test_the_rhythm_counts_the_day_of_its_year_edge_once(client):
+    """An event exactly on T − 365 d (a midnight) makes that day read raw: the whole days
+    must leave it out, or it is counted twice (a gap of 0 days) — with another event later
+    that day ("both") and without ("edge-only": then the day is outside the year)."""
+    scoring = load_scoring()
+    t = datetime(2026, 11, 1, tzinfo=UTC)
+    edge = t - timedelta(days=scoring.rhythm("history_days"))
+
+    def event(partner: str, at: datetime, n: int) -> dict:
+        return orjson.loads(raw(f"{partner}-{n}", subject=partner)) | {"time": at.isoformat().replace("+00:00", "Z")}
+
+    events = []
+    for partner, later in (("both", True), ("edge-only", False)):
+        # 1..26 days, each once: one gap more or less moves the quantile.
+        gaps = [7, 3, 12, 1, 19, 5, 24, 9, 15, 2, 21, 11, 26, 4, 17, 8, 23, 6, 14, 10, 25, 13, 18, 16, 20, 22]
+        days = [edge + timedelta(days=sum(gaps[: i + 1]), hours=15) for i in range(len(gaps))]
+        events += [event(partner, at, n) for n, at in enumerate([edge, *([edge + timedelta(hours=9)] if later else []),
+                                                                  *days])]  # fmt: skip
+    write(client, *(orjson.dumps(e) for e in events))
+    raw_days = metrics._read_raw(client, metrics.frames_at([t], scoring))[0]
+    assert raw_days[metrics._EDGES.index("rhythm_from")] == edge.date()  # the edge's day is read raw
+    want = oracle.health(events, t)
+    found = {m.partner_id: m for m in metrics.compute_metrics(client, t, scoring)}
+    for partner in ("both", "edge-only"):
+        assert found[partner].usual_gap_days == pytest.approx(want[partner]["usual_gap_days"]), partner
+
+
 def test_midnights_read_whole_days_unless_an_event_sits_on_an_edge(client):
     """The daily evaluation's times: an edge on a midnight reads whole days of the rollup,
     unless an event is stored exactly on it (the oracle's population has events at
