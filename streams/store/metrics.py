@@ -49,10 +49,10 @@ _AS_OF_DAY = f"frame.{len(_EDGES) + 1}"
 _SHORT = ("month_ago", "two_months_ago", "baseline_from", "activity_from")
 # Written out, not has([...], day): in the join's lambda that is an order of magnitude slower.
 _NOT_RAW_DAY = " AND ".join(f"day != frame.{2 * len(_EDGES) + i + 1}" for i in range(1, len(_EDGES)))
-# A month of day counts serves a frame when it overlaps its long windows (up to T's day).
-_LONG_MONTHS = (
-    f"month <= frame.{len(_EDGES) + 1} AND addMonths(month, 1) > least("
-    f"frame.{len(_EDGES) + 1 + _EDGES.index('usual_from')}, frame.{len(_EDGES) + 1 + _EDGES.index('rhythm_from')})"
+# A month of day counts serves a frame's decline counts when it overlaps their windows
+# (from the usual windows' start up to T's day; the rhythm's year reads its own way).
+_DECLINE_MONTHS = (
+    f"month <= frame.{len(_EDGES) + 1} AND addMonths(month, 1) > frame.{len(_EDGES) + 1 + _EDGES.index('usual_from')}"
 )
 _RAW_DAY = "(" + " OR ".join(f"day = frame.{2 * len(_EDGES) + i + 1}" for i in range(len(_EDGES))) + ")"
 # Which engagement type a row is, as one bit: distinct types are a bitwise or.
@@ -191,7 +191,7 @@ FROM
     GROUP BY as_of, partner_id
     UNION ALL
     -- The decline counts over full days: a row per partner and month of
-    -- `partner_day_counts` (days and their counts), joined to the frames whose long
+    -- `partner_day_counts` (days and their counts), joined to the frames whose decline
     -- windows it overlaps and filtered per T (parts not merged yet may hold the same day
     -- twice: the counts add up).
     SELECT as_of, partner_id, 0., 0., 0., toUInt64(0), toUInt64(0), toUInt64(0), CAST([], 'Array(String)'),
@@ -201,7 +201,7 @@ FROM
     (
         SELECT *, arraySum(days.2) AS total, {_FRAME_NAMES}
         FROM partner_day_counts
-        ARRAY JOIN arrayFilter(frame -> {_LONG_MONTHS}, {{frames:{_FRAME}}}) AS frame
+        ARRAY JOIN arrayFilter(frame -> {_DECLINE_MONTHS}, {{frames:{_FRAME}}}) AS frame
         WHERE month >= toStartOfMonth({{long_from_day:Date}}) AND month <= {{to_day:Date}} {{partner_filter}}
     )
     UNION ALL
