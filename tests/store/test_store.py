@@ -22,14 +22,14 @@ from tests.conftest import ROOT
 ORIGIN = Origin("engagement-events", 0, 0, datetime(2026, 11, 26, tzinfo=UTC))
 
 
-def raw(id_="e-1", source="zoom/webinars", subject="acme", **data) -> bytes:
+def raw(id_="e-1", source="zoom/webinars", subject="acme", time="2026-11-20T15:00:00Z", **data) -> bytes:
     return orjson.dumps(
         {
             "specversion": "1.0",
             "id": id_,
             "source": source,
             "type": "partner.webinar",
-            "time": "2026-11-20T15:00:00Z",
+            "time": time,
             "subject": subject,
             "data": {"role": "host", "duration_minutes": 60, "initiated_by": "partner", **data},
         }
@@ -205,7 +205,7 @@ def test_the_rhythm_counts_the_day_of_its_year_edge_once(client):
     edge = t - timedelta(days=scoring.rhythm("history_days"))
 
     def event(partner: str, at: datetime, n: int) -> dict:
-        return orjson.loads(raw(f"{partner}-{n}", subject=partner)) | {"time": at.isoformat().replace("+00:00", "Z")}
+        return orjson.loads(raw(f"{partner}-{n}", subject=partner, time=at.isoformat()))
 
     events = []
     for partner, later in (("both", True), ("edge-only", False)):
