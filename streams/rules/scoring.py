@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import lru_cache
-from operator import attrgetter
+from functools import cached_property, lru_cache
+from operator import attrgetter, mul
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +40,39 @@ _ASSESSED = frozenset({"trend", "silence_limit_days", "drop_probability"})
 _METRIC_ROW = attrgetter(*(name if name in _ASSESSED else f"metrics.{name}" for name in METRICS))
 
 
+@dataclass(frozen=True, slots=True)
+class Numbers:
+    """The numbers `assess` reads for every partner at every midnight, converted once
+    per config (a catch-up assesses hundreds of thousands of times)."""
+
+    monthly_minutes: float
+    half_life_days: float
+    engagement_types: float
+    ecosystem_partners: float
+    score_weights: tuple[float, ...]  # in COMPONENTS order
+    silence_min_days: float
+    silence_max_days: float
+    silence_factor: float
+    min_usual_engagements: float
+    new_for: timedelta
+    at_risk_below: float
+    at_risk_trend: float
+
+
 @dataclass(frozen=True)
 class Scoring:
     raw: dict[str, Any]
+
+    @cached_property
+    def numbers(self) -> Numbers:
+        return Numbers(
+            self.target("monthly_quality_minutes"), self.target("recency_half_life_days"),
+            self.target("engagement_types"), self.target("ecosystem_partners"),
+            tuple(float(self.raw["score_weights"][name]) for name in COMPONENTS),
+            self.rhythm("silence_min_days"), self.rhythm("silence_max_days"), self.rhythm("silence_factor"),
+            self.decline("min_usual_engagements"), timedelta(days=self.status_rule("new_days")),
+            self.status_rule("at_risk_below"), self.status_rule("at_risk_trend"),
+        )  # fmt: skip
 
     @property
     def weights(self) -> dict[str, float | dict[str, float]]:
@@ -192,17 +222,17 @@ def round_score(value: float) -> float:
 
 
 def trend(quality_30d: float, baseline_30d: float, scoring: Scoring) -> float:
-    cap = scoring.target("monthly_quality_minutes")
+    cap = scoring.numbers.monthly_minutes
     q, b = min(quality_30d, cap), min(baseline_30d, cap)
     return (q - b) / max(b, 1.0)
 
 
 def silence_limit(usual_gap_days: float | None, scoring: Scoring) -> float:
     """How long this partner may stay silent before it counts as disengaged (§3)."""
-    low, high = scoring.rhythm("silence_min_days"), scoring.rhythm("silence_max_days")
+    n = scoring.numbers
     if usual_gap_days is None:
-        return low
-    return min(high, max(low, scoring.rhythm("silence_factor") * usual_gap_days))
+        return n.silence_min_days
+    return min(n.silence_max_days, max(n.silence_min_days, n.silence_factor * usual_gap_days))
 
 
 @lru_cache(maxsize=1 << 16)
@@ -231,7 +261,7 @@ def poisson_cdf(k: int, mean: float) -> float:
 def drop_probability(recent: int, usual: float, scoring: Scoring) -> float | None:
     """How likely so few engagements are by chance for this partner; None when its usual
     count is too small to judge."""
-    if usual < scoring.decline("min_usual_engagements"):
+    if usual < scoring.numbers.min_usual_engagements:
         return None
     return poisson_cdf(recent, usual)
 
@@ -250,33 +280,33 @@ def gap_quantile(gaps: list[float], scoring: Scoring) -> float | None:
 
 
 def assess(m: Metrics, scoring: Scoring) -> Health:
+    n = scoring.numbers
+    since = m.days_since_last
     t = trend(m.quality_minutes_30d, m.baseline_minutes_30d, scoring)
     share = m.partner_initiated_share
     components = {
-        "quality": clamp(m.quality_minutes_30d / scoring.target("monthly_quality_minutes")),
-        "recency": 0.5 ** (max(m.days_since_last, 0.0) / scoring.target("recency_half_life_days")),
+        "quality": clamp(m.quality_minutes_30d / n.monthly_minutes),
+        "recency": 0.5 ** (max(since, 0.0) / n.half_life_days),
         "reciprocity": 0.0 if share is None else clamp(1 - 2 * abs(share - 0.5)),
         "breadth": (
-            m.distinct_types_90d / scoring.target("engagement_types")
-            + min(1.0, m.ecosystem_partners_90d / scoring.target("ecosystem_partners"))
+            m.distinct_types_90d / n.engagement_types + min(1.0, m.ecosystem_partners_90d / n.ecosystem_partners)
         )
         / 2,
         "momentum": clamp(0.5 + t / 2),
     }
-    weights = scoring.raw["score_weights"]
-    score = round_score(sum(weights[name] * components[name] for name in COMPONENTS))
+    score = round_score(sum(map(mul, n.score_weights, components.values())))
     limit = silence_limit(m.usual_gap_days, scoring)
     drop = drop_probability(m.engagements_60d, m.usual_engagements_60d, scoring)
-    return Health(m, t, components, score, status(m, score, t, limit, scoring), limit, drop)
+    return Health(m, t, components, score, status(m, since, score, t, limit, n), limit, drop)
 
 
-def status(m: Metrics, score: float, trend_value: float, silence_limit_days: float, scoring: Scoring) -> str:
-    """The first rule that holds (§3). A low score alone never makes a partner
-    disengaged: disengaged means it stopped coming, by its own rhythm."""
-    if m.days_since_last >= silence_limit_days:
+def status(m: Metrics, since: float, score: float, trend_value: float, silence_limit_days: float, n: Numbers) -> str:
+    """The first rule that holds (§3), `since` being days_since_last. A low score alone
+    never makes a partner disengaged: disengaged means it stopped coming, by its own rhythm."""
+    if since >= silence_limit_days:
         return "disengaged"
-    if m.first_engagement_at > m.as_of - timedelta(days=scoring.status_rule("new_days")):
+    if m.first_engagement_at > m.as_of - n.new_for:
         return "new"
-    if score < scoring.status_rule("at_risk_below") or trend_value <= scoring.status_rule("at_risk_trend"):
+    if score < n.at_risk_below or trend_value <= n.at_risk_trend:
         return "at_risk"
     return "healthy"

@@ -144,9 +144,10 @@ SELECT
     sum(n_recent) AS engagements_60d,
     sum(n_usual) / {{usual_windows:Float64}} AS usual_engagements_60d,
     -- The partner's rhythm: a quantile (linear interpolation at q·(n−1)) of the gaps
-    -- between consecutive engagement days (the series gives the days between, the raw
-    -- rows the two edge days: each part's days are distinct and no day comes from both).
-    arraySort(arrayPopFront(arrayDifference(arrayMap(d -> toInt32(d), arraySort(groupArrayArray(days)))))) AS gaps,
+    -- between consecutive engagement days (the day counts give the days between, the raw
+    -- rows the two edge days). A day given twice (by parts not merged yet) makes a gap of
+    -- 0, dropped: cheaper than making each partner's days distinct first.
+    arraySort(arrayFilter(g -> g > 0, arrayDifference(arrayMap(d -> toInt32(d), arraySort(groupArrayArray(days)))))) AS gaps,
     {{gap_quantile}} * (length(gaps) - 1) AS gap_at,
     if(length(gaps) >= {{min_gaps:UInt32}},
        gaps[toUInt32(gap_at) + 1] + (gap_at - floor(gap_at)) * (gaps[least(toUInt32(gap_at) + 2, length(gaps))]
@@ -205,9 +206,9 @@ FROM
         WHERE month >= toStartOfMonth({{long_from_day:Date}}) AND month <= {{to_day:Date}} {{partner_filter}}
     )
     UNION ALL
-    -- The rhythm's year over full days: each partner's engagement days, made distinct once
-    -- (not once per T: a batch has up to 31), then those of each T's year but its edge days
-    -- read raw (the raw part gives those).
+    -- The rhythm's year over full days: each partner's engagement days, gathered once (not
+    -- once per T: a batch has up to 31), then those of each T's year but its edge days read
+    -- raw (the raw part gives those).
     SELECT as_of, partner_id, 0., 0., 0., toUInt64(0), toUInt64(0), toUInt64(0), CAST([], 'Array(String)'),
            {_NO_FIRST}, {_NO_LAST}, toUInt64(0), toUInt64(0),
            arrayFilter(d -> d >= rhythm_from_day AND d != rhythm_from_raw AND d < as_of_day, all_days)
@@ -216,7 +217,7 @@ FROM
         SELECT *, {_FRAME_NAMES}
         FROM
         (
-            SELECT partner_id, groupUniqArrayArray(days.1) AS all_days
+            SELECT partner_id, groupArrayArray(days.1) AS all_days
             FROM partner_day_counts
             WHERE month >= toStartOfMonth({{long_from_day:Date}}) AND month <= {{to_day:Date}} {{partner_filter}}
             GROUP BY partner_id
