@@ -4,6 +4,9 @@ table, so a restarted worker resumes at the next midnight, none skipped or repea
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 
 from clickhouse_connect.driver.client import Client
@@ -12,13 +15,16 @@ from streams.formats import aware
 from streams.rules import alerting
 from streams.rules.alerting import Episodes
 from streams.rules.fit import Ideal, load_ideal
-from streams.rules.scoring import COMPONENTS, METRICS, Health, Scoring, assess
+from streams.rules.scoring import COMPONENTS, METRICS, Health, Metrics, Scoring, assess
 from streams.rules.watermark import midnight_at_or_before, midnights_between, watermark
 from streams.store import outbox, profiles
 from streams.store.alerts import firing_episodes, write_alerts
 from streams.store.metrics import compute_metrics_at
 from streams.store.outbox import Target
 from streams.store.progress import read_progress
+
+log = logging.getLogger(__name__)
+ByMidnight = dict[datetime, list[Metrics]]
 
 HEALTH_COLUMNS = ["day", "as_of", "partner_id", "score", "status", *COMPONENTS, *METRICS]
 
@@ -31,7 +37,7 @@ def health_row(midnight: datetime, h: Health) -> tuple:
 
 class Evaluator:
     def __init__(self, scoring: Scoring, lateness: timedelta, targets: list[Target], idle: timedelta,
-                 ideal: Ideal | None = None):  # fmt: skip
+                 ideal: Ideal | None = None, read_ahead: Callable[..., Future] | None = None):  # fmt: skip
         self.scoring = scoring
         self.ideal = ideal or load_ideal()  # a bad file stops the worker at start, naming its line
         self.lateness = lateness
@@ -41,6 +47,12 @@ class Evaluator:
         self._last: datetime | None = None  # the last midnight evaluated
         self._saved: datetime | None = None  # the watermark saved in stream_progress
         self._open: Episodes | None = None  # (partner, kind) -> firing episode
+        # While catching up, the next midnights' metrics are read (by `read_ahead`, e.g.
+        # StoreExecutor.read_ahead: another thread and client) as this batch is decided:
+        # the query runs in ClickHouse while Python assesses. Only midnights already due
+        # are read, so every event within the allowed lateness is stored before the read.
+        self._read_ahead = read_ahead
+        self._ahead: tuple[list[datetime], Future] | None = None
 
     @property
     def last_evaluated(self) -> datetime | None:
@@ -68,7 +80,7 @@ class Evaluator:
 
     def forget(self) -> None:
         """Drop the caches: another worker may have evaluated in the meantime."""
-        self._last = self._open = self._saved = None
+        self._last = self._open = self._saved = self._ahead = None
 
     def watermark(self, client: Client, now: datetime) -> datetime | None:
         return watermark(read_progress(client), now, self.lateness, self.idle)
@@ -90,21 +102,37 @@ class Evaluator:
         due = midnights_between(last, self._saved)[:limit]
         if due:
             try:
-                self.evaluate(client, due)
+                metrics = self._metrics(client, due)
+                following = midnights_between(due[-1], self._saved)[:limit]
+                if self._read_ahead is not None and len(due) == limit and following:  # a catch-up
+                    self._ahead = (following, self._read_ahead(compute_metrics_at, following, self.scoring))
+                self.evaluate(client, due, metrics)
             except Exception:
-                self._last = self._open = None  # the store is the truth: reload it next time
+                self._last = self._open = self._ahead = None  # the store is the truth: reload it next time
                 raise
             self._last = due[-1]
         return due
+
+    def _metrics(self, client: Client, midnights: list[datetime]) -> ByMidnight:
+        """Every partner's metrics at these midnights: as read ahead (waiting for the read
+        if it still runs), or read now."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and ahead[0] == midnights:
+            try:
+                return ahead[1].result()
+            except Exception as exc:  # read again here: a lasting fault raises from there
+                log.warning("reading ahead failed, reading again: %s", type(exc).__name__)
+        return compute_metrics_at(client, midnights, self.scoring)
 
     def open_episodes(self, client: Client) -> Episodes:
         if self._open is None:
             self._open = firing_episodes(client)
         return self._open
 
-    def evaluate(self, client: Client, midnights: list[datetime]) -> int:
-        """Snapshots and alert transitions for consecutive midnights, in order; rows written."""
-        by_midnight = compute_metrics_at(client, midnights, self.scoring)
+    def evaluate(self, client: Client, midnights: list[datetime], metrics: ByMidnight | None = None) -> int:
+        """Snapshots and alert transitions for consecutive midnights, in order (from their
+        metrics if given); rows written."""
+        by_midnight = compute_metrics_at(client, midnights, self.scoring) if metrics is None else metrics
         rows, changed = [], []
         episodes = self.open_episodes(client)
         history = profiles.fit_history(client, midnights[-1], self.ideal)

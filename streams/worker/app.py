@@ -52,7 +52,7 @@ class Worker:
         idle = timedelta(seconds=scoring.raw["watermark"]["idle_partition_seconds"])
         targets = outbox.targets(list(settings.webhooks))
         self.webhook_urls = {t.key: t.url for t in targets if t.url}
-        self.evaluator = Evaluator(scoring, lateness, targets, idle)
+        self.evaluator = Evaluator(scoring, lateness, targets, idle, read_ahead=self.store.read_ahead)
         self.reader = BatchReader(bootstrap, TOPIC_EVENTS, settings.session_timeout, settings.heartbeat_interval,
                                   self._on_assigned)  # fmt: skip
         self.producer = app.producer
