@@ -59,17 +59,47 @@ class DeliveryLoop:
         self.describe = describe
         self.in_flight: dict[tuple[str, str], asyncio.Task] = {}
         self.attempted: dict[tuple[str, str], int] = {}  # attempts recorded by this worker
+        self._unrecorded: list[tuple[Due, str | None, asyncio.Future]] = []
+        self._recording = False  # a task is storing outcomes (and those that come meanwhile)
 
     async def _deliver_and_record(self, due: Due) -> None:
         key = (due.event_id, due.target)
         try:
             error = await self.deliver(due)
-            await self.store.run(outbox.record, [(due, error)], outbox.utcnow())
-            self.attempted[key] = due.attempts + 1
+            if await self._record(due, error):
+                self.attempted[key] = due.attempts + 1
         except Exception as exc:  # not recorded: the outbox offers it again
-            log.warning("could not record a delivery attempt: %s", self.describe(exc))
+            log.warning("could not deliver an alert: %s", self.describe(exc))
         finally:
             self.in_flight.pop(key, None)
+
+    async def _record(self, due: Due, error: str | None) -> bool:
+        """Store an attempt's outcome; whether it was stored. Outcomes that come while a
+        store job records others go together in the next one: one insert for a tick's
+        deliveries, not one each (a catch-up delivers thousands of alerts, and the store
+        thread is what evaluation waits for)."""
+        stored = asyncio.get_running_loop().create_future()
+        self._unrecorded.append((due, error, stored))
+        if not self._recording:
+            self._recording, batch = True, []
+            try:
+                while self._unrecorded:
+                    batch, self._unrecorded = self._unrecorded, []
+                    ok = True
+                    try:
+                        await self.store.run(outbox.record, [(d, e) for d, e, _ in batch], outbox.utcnow())
+                    except Exception as exc:  # not recorded: the outbox offers them again
+                        log.warning("could not record %d delivery attempts: %s", len(batch), self.describe(exc))
+                        ok = False
+                    for *_, done in batch:
+                        done.set_result(ok)
+            finally:  # cancelled (the worker stops): what is not known stored is offered again
+                self._recording = False
+                for *_, done in [*batch, *self._unrecorded]:
+                    if not done.done():
+                        done.set_result(False)
+                self._unrecorded = []
+        return await stored
 
     async def tick(self) -> None:
         try:

@@ -102,3 +102,53 @@ def test_an_unrecorded_attempt_is_offered_again(client):
         assert states(client)[("a-1", "kafka")] == ("delivered", 1, "")
 
     asyncio.run(scenario())
+
+
+def test_outcomes_that_come_while_one_is_being_stored_are_stored_together(client):
+    async def scenario():
+        queue(client, [alert(n) for n in range(40)])
+        store = TestingStore(client)
+        store.hold(outbox.record)  # the first outcome's store job waits: the others come meanwhile
+
+        async def deliver(due):
+            return None
+
+        loop = DeliveryLoop(store, deliver)
+        await loop.tick()
+        while len(loop._unrecorded) < 39:
+            await asyncio.sleep(0.01)
+        store.release()
+        await settle(loop)
+        assert store.calls.count("record") == 2  # the first one alone, then the 39 gathered
+        assert {v for v in states(client).values()} == {("delivered", 1, "")} and len(states(client)) == 40
+        assert all(loop.attempted[(f"a-{n}:firing", "kafka")] == 1 for n in range(40))
+
+    asyncio.run(scenario())
+
+
+def test_outcomes_stored_together_are_offered_again_together_when_the_store_fails(client):
+    async def scenario():
+        queue(client, [alert(n) for n in range(5)])
+        store = TestingStore(client)
+        store.fail(outbox.record, 2)  # the first outcome alone, then the four gathered meanwhile
+        store.hold(outbox.record)
+        delivered = []
+
+        async def deliver(due):
+            delivered.append(due.alert_id)
+            return None
+
+        loop = DeliveryLoop(store, deliver)
+        await loop.tick()
+        while len(loop._unrecorded) < 4:
+            await asyncio.sleep(0.01)
+        store.release()
+        await settle(loop)
+        assert store.calls.count("record") == 2 and not loop.attempted
+        assert {v[0] for v in states(client).values()} == {"pending"}
+        await loop.tick()  # none was recorded: all five are delivered again, and recorded
+        await settle(loop)
+        assert sorted(delivered) == sorted([f"a-{n}" for n in range(5)] * 2)
+        assert {v for v in states(client).values()} == {("delivered", 1, "")}
+
+    asyncio.run(scenario())
