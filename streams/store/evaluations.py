@@ -135,7 +135,7 @@ class Evaluator:
         by_midnight = compute_metrics_at(client, midnights, self.scoring) if metrics is None else metrics
         rows, changed = [], []
         episodes = self.open_episodes(client)
-        history = profiles.fit_history(client, midnights[-1], self.ideal)
+        history = profiles.fit_history(client, midnights[-1], self.ideal, since=midnights[0])
         for midnight in midnights:
             healths = [assess(m, self.scoring) for m in by_midnight[midnight]]
             rows += [health_row(midnight, h) for h in healths]

@@ -12,6 +12,7 @@ from streams.reporting.health_rows import health
 from streams.rules.fit import DEFAULT_IDEAL, load_ideal, quadrant
 from streams.rules.scoring import load_scoring
 from streams.rules.watermark import midnights_between
+from streams.store import profiles
 from streams.store.alerts import read_alerts
 from streams.store.evaluations import Evaluator
 from streams.store.rows import Origin
@@ -75,3 +76,31 @@ def test_alerts_fired_for_a_right_partner_have_high_priority(client):
     by_partner = {(a["partner_id"], a["priority"]) for a in alerts}
     assert {p for p, prio in by_partner if prio == "high"} == {"fader"}
     assert ("decliner", "normal") in by_partner
+
+
+def test_fit_from_a_month_on_answers_as_the_whole_history_does(client):
+    """A catch-up reads, of the profiles before its month, only each partner's latest: the
+    last of those at the same time (by source and id), as the whole history answers."""
+    start = oracle.parse(EVENTS[0]["time"])
+    since, until = start + timedelta(days=60), start + timedelta(days=90)
+
+    def at(pid, when, fields, n, source="crm"):
+        return {**profile(pid, when, fields, n), "source": source}
+
+    load(client, [
+        at("steady", start, WRONG, 1), at("steady", start + timedelta(days=10), RIGHT, 2),
+        at("steady", start + timedelta(days=10), WRONG, 3, source="erp"),  # same time: erp > crm, the last
+        at("steady", since + timedelta(days=5), RIGHT, 4),  # within the month
+        at("decliner", start, RIGHT, 1), at("decliner", start, WRONG, 2),  # same time and source: id 2 last
+        at("fader", since + timedelta(days=20), RIGHT, 1),  # none before the month
+    ])  # fmt: skip
+    ideal = load_ideal(DEFAULT_IDEAL)
+    whole = profiles.fit_history(client, until, ideal)
+    from_month = profiles.fit_history(client, until, ideal, since=since)
+    assert {p: len(times) for p, (times, _) in from_month.items()} == {"steady": 2, "decliner": 1, "fader": 1}
+    for day in range(31):
+        t = since + timedelta(days=day)
+        assert profiles.as_of(from_month, t) == profiles.as_of(whole, t)
+    assert profiles.as_of(from_month, since)["steady"].fit == 0.0  # erp's WRONG, not crm's RIGHT
+    assert profiles.as_of(from_month, since)["decliner"].fit == 0.0
+    assert profiles.as_of(from_month, since + timedelta(days=6))["steady"].fit == 100.0
