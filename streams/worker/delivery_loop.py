@@ -18,6 +18,7 @@ from streams.store.outbox import Due
 log = logging.getLogger(__name__)
 
 MAX_DELIVERIES_IN_FLIGHT = 64
+TICK_BUDGET = 0.8  # seconds a tick goes on starting deliveries while more are due
 SIGNATURE_HEADER = "X-PartnerPulse-Signature"
 WEBHOOK_TIMEOUT = 10.0
 
@@ -102,14 +103,31 @@ class DeliveryLoop:
         return await stored
 
     async def tick(self) -> None:
+        """Start the due deliveries; while more are due than may be in flight, go on
+        starting them as others finish, for up to TICK_BUDGET (the timer fires every
+        second): a backlog drains at the targets' pace, not MAX_DELIVERIES_IN_FLIGHT a second."""
+        clock = asyncio.get_running_loop()
+        until = clock.time() + TICK_BUDGET
         try:
             dues = await self.store.run(outbox.due, outbox.utcnow())
         except Exception as exc:  # the store is away; the outbox keeps everything for later
             log.warning("cannot read the alert outbox: %s", self.describe(exc))
             return
+        waiting = self._start(dues)
+        while waiting and self.in_flight and (left := until - clock.time()) > 0:
+            await asyncio.wait(list(self.in_flight.values()), timeout=left, return_when=asyncio.FIRST_COMPLETED)
+            waiting = self._start(waiting)
+
+    def _start(self, dues: list[Due]) -> list[Due]:
+        """A task for each due delivery not under way, as room allows; those left to start."""
+        waiting = []
         for due in dues:
             key = (due.event_id, due.target)
             # A row read just before its last attempt was recorded is stale: skip it.
-            stale = due.attempts < self.attempted.get(key, 0)
-            if not stale and key not in self.in_flight and len(self.in_flight) < MAX_DELIVERIES_IN_FLIGHT:
+            if due.attempts < self.attempted.get(key, 0) or key in self.in_flight:
+                continue
+            if len(self.in_flight) < MAX_DELIVERIES_IN_FLIGHT:
                 self.in_flight[key] = asyncio.ensure_future(self._deliver_and_record(due))
+            else:
+                waiting.append(due)
+        return waiting
