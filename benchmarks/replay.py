@@ -4,8 +4,9 @@ The simulator's year for P partners (its 8 archetypes give ~83k events for 1,000
 repeated with fresh ids up to --events, 500k by default) is produced to an embedded
 broker first; then one worker starts on it and the clock runs until every
 record is stored and the daily evaluation (snapshots + alerts) has reached the
-stream's watermark — the whole history replayed. Baseline in the same run: a plain
-aiokafka consumer reading the same topic.
+stream's watermark — the whole history replayed; then until every alert version
+decided is on the `partner-alerts` topic. Baseline in the same run: a plain aiokafka
+consumer reading the same topic.
 
     python benchmarks/replay.py --partners 1000
 """
@@ -18,10 +19,13 @@ import tempfile
 import time
 from pathlib import Path
 
+import orjson
+from aiokafka import AIOKafkaConsumer
 from common import produce, records, worker
 from ingest import baseline
 
 from streams.broker.embedded import embedded_broker, ensure_topics
+from streams.config import TOPIC_ALERTS
 from streams.formats import parse_iso
 from streams.rules.watermark import midnight_at_or_before
 
@@ -54,10 +58,35 @@ def main() -> None:
             decided = time.perf_counter() - t
             status = running.status()
             alerts = running.get("/api/alerts", timeout=60)
+            # Every version decided (firing, and resolved when it was) as a CloudEvent on the topic.
+            versions = len(alerts) + sum(a["state"] == "resolved" for a in alerts)
+            at, on = asyncio.run(on_topic(bootstrap, versions))
         print(f"PartnerPulse one worker: all {n:,} records stored after {stored:6.1f} s "
               f"({n / stored:,.0f} records/s), alerts decided up to {target:%Y-%m-%d} after {decided:6.1f} s")  # fmt: skip
         print(f"  stored {status['stored']['engagement_events']:,} engagements for "
               f"{status['stored']['partners_engaged']:,} partners, {len(alerts):,} alert episodes; goal: ≤ 30 s")  # fmt: skip
+        print(
+            f"  the {versions:,} alert versions decided were on `{TOPIC_ALERTS}` after {at - t:6.1f} s"
+            if on >= versions
+            else f"  only {on:,} of {versions:,} alert versions on `{TOPIC_ALERTS}` after {at - t:.1f} s"
+        )
+
+
+async def on_topic(bootstrap: str, versions: int, wait: float = 600.0) -> tuple[float, int]:
+    """When (perf_counter) the topic held that many distinct alert versions (CloudEvent
+    ids), and how many it held then (fewer after `wait`)."""
+    consumer = AIOKafkaConsumer(TOPIC_ALERTS, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                enable_auto_commit=False, group_id=None)  # fmt: skip
+    await consumer.start()
+    try:
+        seen: set[bytes] = set()
+        give_up = time.perf_counter() + wait
+        while len(seen) < versions and time.perf_counter() < give_up:
+            batch = await consumer.getmany(timeout_ms=500, max_records=10_000)
+            seen.update(orjson.loads(r.value)["id"].encode() for rs in batch.values() for r in rs)
+        return time.perf_counter(), len(seen)
+    finally:
+        await consumer.stop()
 
 
 if __name__ == "__main__":
