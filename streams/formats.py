@@ -30,6 +30,11 @@ def aware(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def naive_utc(value: datetime) -> datetime:
+    """An aware datetime as ClickHouse's DateTime64(…, 'UTC') parameters take it: naive, UTC."""
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
 def parse_iso(text: str) -> datetime:
     """The inverse of `iso`: our own ISO 8601 output (with Z) back to aware UTC."""
     return aware(datetime.fromisoformat(text.replace("Z", "+00:00")))

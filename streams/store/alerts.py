@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 from clickhouse_connect.driver.client import Client
 
-from streams.formats import aware, parse_as_of
+from streams.formats import aware, naive_utc, parse_as_of
 from streams.rules.alerting import Alert, Episodes
 from streams.rules.explanation import Transition
 from streams.store import outbox
@@ -91,8 +91,7 @@ def transitions(client: Client, partner: str, after: datetime, until: datetime) 
         _SELECT + "WHERE partner_id = {partner:String} AND (fired_at > {after:DateTime64(3, 'UTC')} "
         "AND fired_at <= {until:DateTime64(3, 'UTC')} OR resolved_at > {after:DateTime64(3, 'UTC')} "
         "AND resolved_at <= {until:DateTime64(3, 'UTC')})",
-        parameters={"partner": partner, "after": after.astimezone(UTC).replace(tzinfo=None),
-                    "until": until.astimezone(UTC).replace(tzinfo=None)},
+        parameters={"partner": partner, "after": naive_utc(after), "until": naive_utc(until)},
     ).result_rows  # fmt: skip
     out = []
     for a in map(_alert, rows):

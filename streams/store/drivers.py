@@ -3,11 +3,11 @@ entered the 30-day window (T−30d, T] and were not in (T0−30d, T0], and those
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from clickhouse_connect.driver.client import Client
 
-from streams.formats import aware
+from streams.formats import aware, naive_utc
 from streams.rules.explanation import Driver
 from streams.rules.scoring import Scoring
 
@@ -24,15 +24,11 @@ LIMIT 1 BY source, id
 """
 
 
-def _param(t: datetime) -> datetime:
-    return t.astimezone(UTC).replace(tzinfo=None)
-
-
 def window_drivers(client: Client, partner: str, then: datetime, now: datetime, scoring: Scoring) -> list[Driver]:
     """Every engagement of `partner` in one window and not the other (all of them: the
     summary counts them; `explanation.ranked` keeps the largest)."""
     month = scoring.window("month")
-    params = {"partner": partner, "then": _param(then), "now": _param(now), "then_from": _param(then - month),
-              "now_from": _param(now - month)}  # fmt: skip
+    params = {"partner": partner, "then": naive_utc(then), "now": naive_utc(now), "then_from": naive_utc(then - month),
+              "now_from": naive_utc(now - month)}  # fmt: skip
     rows = client.query(_SQL.replace("{weight}", scoring.weight_sql()), parameters=params).result_rows
     return [Driver(id_, source, type_, aware(time), float(q), effect) for id_, source, type_, time, q, effect in rows]

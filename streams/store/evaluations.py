@@ -103,9 +103,10 @@ class Evaluator:
         if due:
             try:
                 metrics = self._metrics(client, due)
-                following = midnights_between(due[-1], self._saved)[:limit]
-                if self._read_ahead is not None and len(due) == limit and following:  # a catch-up
-                    self._ahead = (following, self._read_ahead(compute_metrics_at, following, self.scoring))
+                if self._read_ahead is not None and len(due) == limit:  # a catch-up: read the next ones
+                    following = midnights_between(due[-1], self._saved)[:limit]
+                    if following:
+                        self._ahead = (following, self._read_ahead(compute_metrics_at, following, self.scoring))
                 self.evaluate(client, due, metrics)
             except Exception:
                 self._last = self._open = self._ahead = None  # the store is the truth: reload it next time

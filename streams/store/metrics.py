@@ -28,7 +28,7 @@ from streams.rules.validation import engagement_types
 #   read raw, compared as dates;
 # - whole days of the decline counts: each partner's days and counts from
 #   `partner_day_counts`, a row per month: whole months at once, edge months day by day;
-# - whole days of the rhythm's year: each partner's distinct days, filtered per T;
+# - whole days of the rhythm's year: each partner's days, gathered once, filtered per T;
 # - the days read raw: events, compared to the millisecond;
 # - days before the earliest window start: only first/last engagement (and to list
 #   partners long silent), the same for every T of the batch: whole months from
@@ -92,10 +92,10 @@ def _in_days(start: str, end: str) -> str:
 _NEXT_MONTH = "addMonths(month, 1)"
 
 
-def _whole_month(start: str, end: str, raw: tuple[str, ...] = _STARTS) -> str:
-    """A month row lies wholly inside the window and holds none of these days read raw:
-    every day of it counts, no lambda needed (most of a year's months, at every T)."""
-    no_raw = " AND ".join(f"NOT ({name}_raw >= month AND {name}_raw < {_NEXT_MONTH})" for name in raw)
+def _whole_month(start: str, end: str) -> str:
+    """A month row lies wholly inside the window and holds no day read raw: every day of
+    it counts, no lambda needed (most of a year's months, at every T)."""
+    no_raw = " AND ".join(f"NOT ({name}_raw >= month AND {name}_raw < {_NEXT_MONTH})" for name in _STARTS)
     return f"month >= {start}_day AND {_NEXT_MONTH} <= {end}_day AND {no_raw}"
 
 

@@ -5,12 +5,12 @@ from them and the ideal partner when read (`streams.rules.fit`), never stored.""
 from __future__ import annotations
 
 import bisect
-from datetime import UTC, datetime
+from datetime import datetime
 
 import orjson
 from clickhouse_connect.driver.client import Client
 
-from streams.formats import aware
+from streams.formats import aware, naive_utc
 from streams.rules.fit import Fit, Ideal, assess_fit
 
 History = dict[str, tuple[list[datetime], list[Fit]]]  # partner -> (times, fit from each profile), by time
@@ -35,7 +35,7 @@ def fit_history(client: Client, until: datetime, ideal: Ideal, partner: str | li
         "WHERE updated_at <= {until:DateTime64(3, 'UTC')} AND fit NOT IN ('', '{}') " + settled
         + ("AND partner_id IN {partners:Array(String)} " if partner is not None else "")
         + "ORDER BY partner_id, updated_at, source, id",
-        parameters={"until": _naive(until), "since": _naive(since or until),
+        parameters={"until": naive_utc(until), "since": naive_utc(since or until),
                     "partners": [partner] if isinstance(partner, str) else (partner or [])},
     ).result_rows  # fmt: skip
     out: History = {}
@@ -44,10 +44,6 @@ def fit_history(client: Client, until: datetime, ideal: Ideal, partner: str | li
         times.append(aware(at))
         fits.append(assess_fit(orjson.loads(fit), ideal))
     return out
-
-
-def _naive(t: datetime) -> datetime:
-    return t.astimezone(UTC).replace(tzinfo=None)
 
 
 def as_of(history: History, t: datetime) -> dict[str, Fit]:
