@@ -14,6 +14,7 @@ import pytest
 from streams import config
 from streams.config import Settings
 from streams.store import connection as store
+from streams.store.executor import StoreExecutor
 from streams.worker.process import PipelineProcess
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,6 +63,15 @@ def client(tmp_path):
     c = store.connect(f"chdb://{tmp_path / 'clickhouse'}")
     yield c
     c.close()
+
+
+@pytest.fixture
+def store_thread(client, tmp_path):
+    """The worker's store thread and its reader on the `client` fixture's store, each with
+    a client of its own (chDB admits several in one process), as in a worker."""
+    executor = StoreExecutor(f"chdb://{tmp_path / 'clickhouse'}")
+    yield executor
+    executor.close()
 
 
 @contextlib.contextmanager

@@ -11,7 +11,6 @@ from streams.rules.fit import DEFAULT_IDEAL, load_ideal
 from streams.rules.scoring import load_scoring
 from streams.store.alerts import read_alerts
 from streams.store.evaluations import Evaluator
-from streams.store.executor import StoreExecutor
 from streams.store.progress import record_progress
 from tests import oracle
 from tests.rules.test_alerts import EXPECTED
@@ -44,24 +43,20 @@ def forget_decisions(client) -> None:
         client.command(f"TRUNCATE TABLE {table}")
 
 
-def test_a_catch_up_reading_ahead_decides_what_one_reading_in_turn_decides(client, tmp_path):
+def test_a_catch_up_reading_ahead_decides_what_one_reading_in_turn_decides(client, store_thread):
     load(client, EVENTS)
     record_progress(client, [("engagement-events", 0, LATEST, NOW)])
     in_turn = catch_up(client, evaluator(), limit=30)
     expected = decided(client)
 
     forget_decisions(client)
-    store = StoreExecutor(f"chdb://{tmp_path / 'clickhouse'}")  # the fixture's store, a second client
     asked: list[list[datetime]] = []
 
     def reading(fn, midnights, *args):
         asked.append(midnights)
-        return store.read_ahead(fn, midnights, *args)
+        return store_thread.read_ahead(fn, midnights, *args)
 
-    try:
-        ahead = catch_up(client, evaluator(reading), limit=30)
-    finally:
-        store.close()
+    ahead = catch_up(client, evaluator(reading), limit=30)
     assert ahead == in_turn
     # Every batch after the first was read ahead, as the one before it was decided.
     batches = [in_turn[i : i + 30] for i in range(0, len(in_turn), 30)]

@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 
 from streams.rules.alerting import Alert
 from streams.store import outbox
-from streams.store.executor import StoreExecutor
 from streams.worker.delivery_loop import MAX_DELIVERIES_IN_FLIGHT, DeliveryLoop
 from tests.testing import TestingStore
 
@@ -31,6 +30,16 @@ def states(client) -> dict[tuple[str, str], tuple[str, int, str]]:
 async def settle(loop: DeliveryLoop) -> None:
     while loop.in_flight:
         await asyncio.sleep(0.01)
+
+
+async def tick_holding_the_first_record(loop: DeliveryLoop, store: TestingStore, others: int) -> None:
+    """A tick whose first outcome's store job waits until `others` more outcomes came."""
+    store.hold(outbox.record)
+    await loop.tick()
+    while len(loop._unrecorded) < others:
+        await asyncio.sleep(0.01)
+    store.release()
+    await settle(loop)
 
 
 def test_a_failed_delivery_is_recorded_and_not_retried_before_its_backoff(client):
@@ -87,28 +96,24 @@ def test_a_hanging_target_holds_up_nothing_else_and_in_flight_is_bounded(client)
     asyncio.run(scenario())
 
 
-def test_a_backlog_drains_in_one_tick_at_the_targets_pace(client, tmp_path):
+def test_a_backlog_drains_in_one_tick_at_the_targets_pace(client, store_thread):
     """Five times what may be in flight, on the worker's own store thread (outcomes that
     come together are stored together): all delivered in one tick, not 64 a second."""
 
-    async def scenario(store: StoreExecutor):
+    async def scenario():
         queue(client, [alert(n) for n in range(5 * MAX_DELIVERIES_IN_FLIGHT)])
 
         async def deliver(due):
             await asyncio.sleep(0.001)
             return None
 
-        loop = DeliveryLoop(store, deliver)
+        loop = DeliveryLoop(store_thread, deliver)
         await loop.tick()
         await settle(loop)
         got = states(client)
         assert len(got) == 5 * MAX_DELIVERIES_IN_FLIGHT and set(got.values()) == {("delivered", 1, "")}
 
-    store = StoreExecutor(f"chdb://{tmp_path / 'clickhouse'}")  # the fixture's store, the worker's way
-    try:
-        asyncio.run(scenario(store))
-    finally:
-        store.close()
+    asyncio.run(scenario())
 
 
 def test_an_unrecorded_attempt_is_offered_again(client):
@@ -137,17 +142,12 @@ def test_outcomes_that_come_while_one_is_being_stored_are_stored_together(client
     async def scenario():
         queue(client, [alert(n) for n in range(40)])
         store = TestingStore(client)
-        store.hold(outbox.record)  # the first outcome's store job waits: the others come meanwhile
 
         async def deliver(due):
             return None
 
         loop = DeliveryLoop(store, deliver)
-        await loop.tick()
-        while len(loop._unrecorded) < 39:
-            await asyncio.sleep(0.01)
-        store.release()
-        await settle(loop)
+        await tick_holding_the_first_record(loop, store, others=39)
         assert store.calls.count("record") == 2  # the first one alone, then the 39 gathered
         assert {v for v in states(client).values()} == {("delivered", 1, "")} and len(states(client)) == 40
         assert all(loop.attempted[(f"a-{n}:firing", "kafka")] == 1 for n in range(40))
@@ -160,7 +160,6 @@ def test_outcomes_stored_together_are_offered_again_together_when_the_store_fail
         queue(client, [alert(n) for n in range(5)])
         store = TestingStore(client)
         store.fail(outbox.record, 2)  # the first outcome alone, then the four gathered meanwhile
-        store.hold(outbox.record)
         delivered = []
 
         async def deliver(due):
@@ -168,11 +167,7 @@ def test_outcomes_stored_together_are_offered_again_together_when_the_store_fail
             return None
 
         loop = DeliveryLoop(store, deliver)
-        await loop.tick()
-        while len(loop._unrecorded) < 4:
-            await asyncio.sleep(0.01)
-        store.release()
-        await settle(loop)
+        await tick_holding_the_first_record(loop, store, others=4)
         assert store.calls.count("record") == 2 and not loop.attempted
         assert {v[0] for v in states(client).values()} == {"pending"}
         await loop.tick()  # none was recorded: all five are delivered again, and recorded
