@@ -3,7 +3,7 @@ its flat CSV row. Both follow `streams.rules.scoring.METRICS`."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
@@ -21,18 +21,23 @@ HEALTH_CSV_COLUMNS = ["partner_id", "name", "status", "score", "fit", "quadrant"
                       *(f"components.{c}" for c in COMPONENTS)]  # fmt: skip
 
 
-def _shown(value: Any) -> Any:
-    return iso(value) if isinstance(value, datetime) else value
+# The metrics that are times, shown as ISO text (the others are numbers or null).
+_TIMES = tuple(metric for metric in METRICS if metric.endswith("_at"))
+# Every partner's row has the same T: its text made once (`health` shows thousands).
+_iso_of_t = lru_cache(maxsize=16)(iso)
 
 
 def as_dict(h: Health, name: str | None, fit: Fit | None = None) -> dict[str, Any]:
     """Every §3 metric, components, score, status; fit, its gaps and the quadrant (§8)."""
     fit = fit or Fit(None, [])
+    metrics = h.metric_values()
+    for metric in _TIMES:
+        metrics[metric] = iso(metrics[metric])
     return {
         "partner_id": h.metrics.partner_id,
         "name": name,
-        "as_of": iso(h.metrics.as_of),
-        **{metric: _shown(value) for metric, value in h.metric_values().items()},
+        "as_of": _iso_of_t(h.metrics.as_of),
+        **metrics,
         "components": {c: h.components[c] for c in COMPONENTS},
         "score": h.score,
         "status": h.status,

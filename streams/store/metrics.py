@@ -32,7 +32,8 @@ from streams.rules.validation import engagement_types
 # - the days read raw: events, compared to the millisecond;
 # - days before the earliest window start: only first/last engagement (and to list
 #   partners long silent), the same for every T of the batch: whole months from
-#   `partner_months`, the rest of that month from the rollup.
+#   `partner_months` (the windows' first month whole when it ends before the first T's day:
+#   min and max may see a day twice), else the rest of that month from the rollup.
 _TIME = "DateTime64(3, 'UTC')"
 # A frame: T and each window start (as times), the same as days, and the same as days read
 # raw (T's day where an edge's day is not: no row of it counts, as none is before T).
@@ -235,13 +236,17 @@ FROM
             SELECT partner_id, min(first_time) AS first_t, max(last_time) AS last_t
             FROM
             (
+                -- Whole months, the windows' first month too when it ends by the first T's
+                -- day (as by default): its later days are in the windows as well, which
+                -- min and max do not mind. Else that month's days before the windows.
                 SELECT partner_id, first_time, last_time
                 FROM partner_months
-                WHERE month < toStartOfMonth({{from_day:Date}}) {{partner_filter}}
+                WHERE month <= toStartOfMonth({{from_day:Date}}) AND addMonths(month, 1) <= {{first_day:Date}} {{partner_filter}}
                 UNION ALL
                 SELECT partner_id, first_time, last_time
                 FROM partner_daily
-                WHERE day >= toStartOfMonth({{from_day:Date}}) AND day < {{from_day:Date}} {{partner_filter}}
+                WHERE day >= toStartOfMonth({{from_day:Date}}) AND day < {{from_day:Date}}
+                  AND addMonths(toStartOfMonth({{from_day:Date}}), 1) > {{first_day:Date}} {{partner_filter}}
             )
             GROUP BY partner_id
         )
@@ -314,6 +319,7 @@ def compute_metrics_at(
         # The short windows read the rollup row by row from the earliest T's earliest start.
         from_day=min(frames[0][_EDGES.index(name)] for name in _SHORT).date().isoformat(),
         long_from_day=min(e for frame in frames for e in frame).date().isoformat(),
+        first_day=times[0].date().isoformat(),
         to_day=times[-1].date().isoformat(),
         to_t=_ts(times[-1]),
         edge_days=[d.isoformat() for d in edge_days],

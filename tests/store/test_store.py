@@ -249,3 +249,23 @@ def test_midnights_read_whole_days_unless_an_event_sits_on_an_edge(client):
                 expected = None if w[name] is None else pytest.approx(w[name], rel=1e-9, abs=1e-9)
                 assert getattr(m, name) == expected, (t, m.partner_id, name)
             assert (m.first_engagement_at, m.last_engagement_at) == (w["first_engagement_at"], w["last_engagement_at"])
+
+
+def test_first_and_last_engagement_before_short_windows_stop_at_t(client, tmp_path):
+    """Before its windows the health query reads only first and last engagement, by whole
+    months where it may: with windows of a few days, the month they start in goes on past
+    T, and an event after T must not be anyone's last engagement."""
+    path = tmp_path / "scoring.yaml"
+    path.write_text("windows_days:\n  month: 3\n  baseline_months: 1\n  activity: 5\n")
+    t = datetime(2026, 11, 20, 12, tzinfo=UTC)  # windows from Nov 14: that month ends after T
+    write(client, raw("a1", time="2026-11-02T08:00:00Z"), raw("a2", time="2026-11-25T08:00:00Z"),
+          raw("b1", subject="globex", time="2026-10-10T08:00:00Z"),
+          raw("b2", subject="globex", time="2026-11-21T08:00:00Z"))  # fmt: skip
+    for scoring, start in ((load_scoring(path), "2026-11-14"), (load_scoring(), "2026-07-23")):
+        assert min(metrics.frames_at([t], scoring)[0][1:5]).date().isoformat() == start
+        got = {m.partner_id: (m.first_engagement_at, m.last_engagement_at)
+               for m in metrics.compute_metrics(client, t, scoring)}  # fmt: skip
+        assert got == {
+            "acme": (datetime(2026, 11, 2, 8, tzinfo=UTC),) * 2,
+            "globex": (datetime(2026, 10, 10, 8, tzinfo=UTC),) * 2,
+        }
