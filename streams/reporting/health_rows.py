@@ -12,6 +12,7 @@ from streams.formats import iso, parse_as_of
 from streams.rules.fit import Fit, load_ideal
 from streams.rules.fit import quadrant as quadrant_of
 from streams.rules.scoring import COMPONENTS, METRICS, Health, assess, load_scoring
+from streams.store.health_state import metrics_from_state
 from streams.store.metrics import compute_metrics
 from streams.store.profiles import fits_at
 from streams.store.reads import partner_names
@@ -68,7 +69,11 @@ def health(
     scoring = load_scoring()
     names = partner_names(client)
     fits = fits_at(client, when, load_ideal(), partner)
-    healths = [assess(m, scoring) for m in compute_metrics(client, when, scoring, partner)]
+    # From the state at T's midnight when it is exactly that midnight's, else in full.
+    metrics = metrics_from_state(client, when, scoring, partner)
+    if metrics is None:
+        metrics = compute_metrics(client, when, scoring, partner)
+    healths = [assess(m, scoring) for m in metrics]
     rows = [as_dict(h, names.get(h.metrics.partner_id), fits.get(h.metrics.partner_id)) for h in healths]
     if status:
         rows = [r for r in rows if r["status"] == status]

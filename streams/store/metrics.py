@@ -126,6 +126,13 @@ def _by_time(start: str, end: str) -> str:
 _ROLLUP_ROWS = f"day < {_AS_OF_DAY} AND {_NOT_RAW_DAY}"
 _RAW_ROWS = f"{_RAW_DAY} AND t <= frame.1"
 
+# The usual gap from a partner's sorted `gaps` (also as health_state computes it).
+RHYTHM_QUANTILE = """{gap_quantile} * (length(gaps) - 1) AS gap_at,
+    if(length(gaps) >= {min_gaps:UInt32},
+       gaps[toUInt32(gap_at) + 1] + (gap_at - floor(gap_at)) * (gaps[least(toUInt32(gap_at) + 2, length(gaps))]
+                                                              - gaps[toUInt32(gap_at) + 1]),
+       NULL) AS usual_gap_days"""
+
 _METRICS_SQL = f"""
 SELECT * EXCEPT (gaps, gap_at)  -- the gaps stay in ClickHouse: only their quantile is needed
 FROM
@@ -149,11 +156,7 @@ SELECT
     -- rows the two edge days). A day given twice (by parts not merged yet) makes a gap of
     -- 0, dropped: cheaper than making each partner's days distinct first.
     arraySort(arrayFilter(g -> g > 0, arrayDifference(arrayMap(d -> toInt32(d), arraySort(groupArrayArray(days)))))) AS gaps,
-    {{gap_quantile}} * (length(gaps) - 1) AS gap_at,
-    if(length(gaps) >= {{min_gaps:UInt32}},
-       gaps[toUInt32(gap_at) + 1] + (gap_at - floor(gap_at)) * (gaps[least(toUInt32(gap_at) + 2, length(gaps))]
-                                                              - gaps[toUInt32(gap_at) + 1]),
-       NULL) AS usual_gap_days
+    {RHYTHM_QUANTILE}
 FROM
 (
     SELECT as_of, partner_id, {_windowed(_by_day)},

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
+from streams.store.health_state import build_state
 from streams.store.progress import record_ownership
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,11 @@ class EvaluationLoop:
             await self.sleep(1.0)
             return []
         self.more = len(done) == limit
+        if done and not self.more:  # caught up: `health` today starts from this midnight
+            try:
+                await self.store.run(build_state, done[-1], self.evaluator.scoring)
+            except Exception as exc:  # health is computed in full meanwhile: slower, as exact
+                log.warning("could not keep the health state: %s", self.describe(exc))
         return done
 
     async def run(self) -> None:

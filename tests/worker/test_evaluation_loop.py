@@ -6,9 +6,13 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
+from streams.rules.scoring import load_scoring
+from streams.store.health_state import build_state
 from streams.store.progress import record_ownership
 from streams.worker.broker_watch import BrokerWatch
 from streams.worker.evaluation_loop import EVALUATE_AT_ONCE, EVALUATE_BUSY, EVALUATE_BUSY_PAUSE, EvaluationLoop
+from tests import oracle
+from tests.store.test_fit_store import load
 from tests.testing import FakeClock, TestingReader, TestingStore
 
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
@@ -16,6 +20,8 @@ NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
 
 class CountingEvaluator:
     """Evaluates `due` midnights at most `limit` at a time; counts forgets."""
+
+    scoring = load_scoring()
 
     def __init__(self, due: int):
         self.due = due
@@ -75,6 +81,29 @@ def test_a_catch_up_runs_in_steps_and_yields_to_busy_ingest(client):
         assert evaluator.limits[-1] == EVALUATE_AT_ONCE and evaluator.due == 2 and loop.more
         await loop.step()
         assert evaluator.due == 0 and not loop.more
+
+    asyncio.run(scenario())
+
+
+def test_a_step_that_catches_up_keeps_the_health_state_of_its_last_midnight(client, caplog):
+    """`health` today starts from the state at the last midnight evaluated: built after a
+    step that caught up, not after each step of a catch-up; a failed build only warns."""
+
+    def states() -> list:
+        return client.query("SELECT DISTINCT midnight FROM partner_state FINAL").result_rows
+
+    async def scenario():
+        load(client, oracle.generate(partners=3, days=60))
+        evaluator = CountingEvaluator(due=EVALUATE_AT_ONCE + 2)
+        loop, _, store, _ = make(client, evaluator)
+        await loop.step()
+        assert loop.more and states() == []
+        store.fail(build_state, 1)
+        assert len(await loop.step()) == 2 and states() == []
+        assert "could not keep the health state" in caplog.text
+        evaluator.due = 1
+        await loop.step()
+        assert [m for (m,) in states()] == [NOW.replace(tzinfo=None)]
 
     asyncio.run(scenario())
 

@@ -1,0 +1,188 @@
+"""Health as of T from the state at T's midnight: the fast way for `health` (as of now).
+
+The state (`partner_state`) holds, per partner as of a midnight M, what every metric of
+§3 is made of: window sums before any division, engagements per type and solution events
+per ecosystem partner in the activity window, the days with an engagement in the rhythm's
+year, first and last engagement. Each of these is a sum or a set of counts, so as of T
+later the same day it is the state plus the events in (M, T] minus those that left a
+window, i.e. those in (M − w, T − w] for each window start w: a few hours of raw rows
+instead of months of the rollup. Exact by construction: the windows of both ways are the
+same half-open intervals of event time.
+
+The state is used only when it is exactly M's: built with this scoring file, complete
+(all its rows visible) and with no event up to M stored since (the count of such events
+unchanged). Otherwise — or with no state at M — the caller computes health in full.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Any
+
+import orjson
+from clickhouse_connect.driver.client import Client
+
+from streams.formats import aware
+from streams.rules.scoring import Metrics, Scoring
+from streams.rules.watermark import midnight_at_or_before
+from streams.store.metrics import _EDGES, RHYTHM_QUANTILE, Partners, _ts, frames_at
+
+_TIME = "DateTime64(3, 'UTC')"
+# Each window as (start edge, end edge) of a frame (metrics._EDGES), with the state's
+# column for it and whether it counts quality minutes (else engagements).
+_WINDOWS = {
+    "q_month": ("month_ago", "as_of"),
+    "q_prev": ("two_months_ago", "month_ago"),
+    "q_baseline": ("baseline_from", "month_ago"),
+    "n_activity": ("activity_from", "as_of"),
+    "n_partner": ("activity_from", "as_of"),
+    "n_recent": ("recent_from", "as_of"),
+    "n_usual": ("usual_from", "recent_from"),
+}
+# What a raw row adds to a window's column (else 1: an engagement).
+_VALUE = {"q_month": "q", "q_prev": "q", "q_baseline": "q", "n_partner": "toInt64(initiated_by = 'partner')"}
+
+
+def fingerprint(scoring: Scoring) -> str:
+    """The scoring file's settings as one short text: a state built with others is not used."""
+    return hashlib.sha256(orjson.dumps(scoring.raw, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+
+
+def _raw_rows(scoring: Scoring, extra: str = "") -> str:
+    return f"""SELECT partner_id, time, type, initiated_by, ecosystem_partners AS eco, {extra or "0 AS none"},
+                      duration_minutes * {scoring.weight_sql()} AS q
+               FROM engagement_events"""
+
+
+# Events up to M without reading them: whole days from the rollup (its totals by day are a
+# projection), and those exactly on M.
+_EVENTS_UNTIL = f"""(SELECT sum(engagements) FROM partner_daily WHERE day < toDate({{m:{_TIME}}}))
+                  + (SELECT count() FROM engagement_events WHERE time = {{m:{_TIME}}})"""
+
+
+def build_state(client: Client, midnight: datetime, scoring: Scoring) -> None:
+    """Write every partner's state as of `midnight` (one INSERT … SELECT in the store),
+    replacing the state before it."""
+    frame = dict(zip(_EDGES, frames_at([midnight], scoring)[0], strict=True))
+    params: dict[str, Any] = {name: _ts(t) for name, t in frame.items()}
+    params.update(m=_ts(midnight), scoring=fingerprint(scoring))
+
+    def within(start: str, end: str = "as_of") -> str:
+        return f"time > {{{start}:{_TIME}}} AND time <= {{{end}:{_TIME}}}"
+
+    sums = ",\n".join(f"sumIf({_VALUE.get(c, '1')}, {within(s, e)}) AS {c}" for c, (s, e) in _WINDOWS.items())
+    year = within("rhythm_from")
+    client.command(
+        f"""
+        INSERT INTO partner_state (midnight, partner_id, scoring, events, partners, {", ".join(_WINDOWS)},
+                                   type_counts, eco_counts, days, first_day_events, first_time, last_time)
+        SELECT {{m:{_TIME}}}, partner_id, {{scoring:String}}, ({_EVENTS_UNTIL}), toUInt32(count() OVER ()),
+               {", ".join(_WINDOWS)}, type_counts, eco_counts, days, first_day_events, first_time, last_time
+        FROM
+        (
+            SELECT partner_id, {sums},
+                   CAST(sumMapIf([toString(type)], [toUInt64(1)], {within("activity_from")}) AS Map(String, UInt64))
+                       AS type_counts,
+                   CAST(sumMapIf(eco, arrayMap(e -> toUInt64(1), eco), notEmpty(eco) AND {within("activity_from")})
+                        AS Map(String, UInt64)) AS eco_counts,
+                   arraySort(groupUniqArrayIf(toDate(time), {year})) AS days,
+                   countIf({year} AND toDate(time) = toDate({{rhythm_from:{_TIME}}})) AS first_day_events,
+                   min(time) AS first_time, max(time) AS last_time
+            FROM ({_raw_rows(scoring)} WHERE time <= {{as_of:{_TIME}}})
+            GROUP BY partner_id
+        )
+        """,
+        parameters=params,
+    )
+
+
+def _usable(client: Client, midnight: datetime, scoring: Scoring) -> bool:
+    rows, builds, partners, fingerprints, events = client.query(
+        f"""SELECT count(), uniqExact(built_at), max(partners), groupUniqArray(scoring), max(events)
+            FROM partner_state FINAL WHERE midnight = {{m:{_TIME}}}""",
+        parameters={"m": _ts(midnight)},
+    ).result_rows[0]
+    if not rows or builds != 1 or rows != partners or fingerprints != [fingerprint(scoring)]:
+        return False
+    now = client.query(f"SELECT {_EVENTS_UNTIL}", parameters={"m": _ts(midnight)}).result_rows[0][0]
+    return now == events
+
+
+# Per raw row, for each edge: 1 if the edge passed it between M and T, i.e. it lies in
+# (edge at M, edge at T]. A window gains what its end passed and loses what its start did.
+_PASSED = ", ".join(f"toInt64(time > {{{e}_m:{_TIME}}} AND time <= {{{e}_t:{_TIME}}}) AS passed_{e}" for e in _EDGES)
+_IN_ANY = " OR ".join(f"(time > {{{e}_m:{_TIME}}} AND time <= {{{e}_t:{_TIME}}})" for e in _EDGES)
+_DELTAS = ", ".join(f"sum({_VALUE.get(c, '1')} * (passed_{e} - passed_{s})) AS {c}" for c, (s, e) in _WINDOWS.items())
+_CHANGE = "passed_as_of - passed_activity_from"  # in and out of the activity window
+_FROM_STATE_SQL = f"""
+SELECT * EXCEPT (kept, year_days, gaps, gap_at)
+FROM
+(
+    SELECT {{t:{_TIME}}} AS as_of, partner_id,
+           s.q_month + d.q_month AS quality_minutes_30d, s.q_prev + d.q_prev AS quality_minutes_prev_30d,
+           (s.q_baseline + d.q_baseline) / {{baseline_months:Float64}} AS baseline_minutes_30d,
+           s.n_activity + d.n_activity AS engagements_90d, s.n_partner + d.n_partner AS partner_initiated_90d,
+           arrayCount(v -> v > 0, mapValues(mapAdd(CAST(s.type_counts AS Map(String, Int64)), d.type_change)))
+               AS distinct_types_90d,
+           arrayCount(v -> v > 0, mapValues(mapAdd(CAST(s.eco_counts AS Map(String, Int64)), d.eco_change)))
+               AS ecosystem_partners_90d,
+           if(s.stated, s.first_time, d.first_new) AS first_engagement_at,
+           if(d.arrived > 0, d.last_new, s.last_time) AS last_engagement_at,
+           s.n_recent + d.n_recent AS engagements_60d,
+           (s.n_usual + d.n_usual) / {{usual_windows:Float64}} AS usual_engagements_60d,
+           -- The year's first day leaves once its last engagement has; T's day joins.
+           if(s.first_day_events > d.left_first_day, s.days, arrayFilter(x -> x != {{year_day:Date}}, s.days)) AS kept,
+           if(d.arrived > 0 AND (empty(kept) OR kept[-1] < toDate({{m:{_TIME}}})),
+              arrayPushBack(kept, toDate({{m:{_TIME}}})), kept) AS year_days,
+           arraySort(arrayFilter(g -> g > 0, arrayDifference(arrayMap(x -> toInt32(x), year_days)))) AS gaps,
+           {RHYTHM_QUANTILE}
+    FROM (SELECT *, 1 AS stated FROM partner_state FINAL WHERE midnight = {{m:{_TIME}}} {{filter}}) AS s
+    FULL OUTER JOIN
+    (
+        SELECT partner_id, {_DELTAS},
+               CAST(sumMapIf([toString(type)], [{_CHANGE}], {_CHANGE} != 0) AS Map(String, Int64)) AS type_change,
+               CAST(sumMapIf(eco, arrayMap(e -> {_CHANGE}, eco), notEmpty(eco) AND {_CHANGE} != 0)
+                    AS Map(String, Int64)) AS eco_change,
+               sum(passed_as_of) AS arrived, sum(passed_rhythm_from) AS left_first_day,
+               minIf(time, passed_as_of = 1) AS first_new, maxIf(time, passed_as_of = 1) AS last_new
+        FROM ({{raw_rows}} WHERE ({_IN_ANY}) {{filter}})
+        GROUP BY partner_id
+    ) AS d USING partner_id
+)
+ORDER BY partner_id
+"""
+
+
+def metrics_from_state(
+    client: Client, as_of: datetime, scoring: Scoring, partner: Partners = None
+) -> list[Metrics] | None:
+    """Every partner's (or those asked for) metrics as of `as_of` from the state at its
+    midnight, by partner; None when that state is missing or not exactly the midnight's."""
+    t = aware(as_of).replace(microsecond=aware(as_of).microsecond // 1000 * 1000)
+    midnight = midnight_at_or_before(t)
+    if not _usable(client, midnight, scoring):
+        return None
+    frame_m, frame_t = frames_at([midnight, t], scoring)
+    params: dict[str, Any] = {f"{name}_m": _ts(e) for name, e in zip(_EDGES, frame_m, strict=True)}
+    params.update({f"{name}_t": _ts(e) for name, e in zip(_EDGES, frame_t, strict=True)})
+    params.update(
+        m=_ts(midnight),
+        t=_ts(t),
+        year_day=frame_m[_EDGES.index("rhythm_from")].date().isoformat(),
+        baseline_months=float(scoring.raw["windows_days"]["baseline_months"]),
+        usual_windows=float(scoring.decline("usual_windows")),
+        min_gaps=int(scoring.rhythm("min_gaps")),
+        partners=[partner] if isinstance(partner, str) else (partner or []),
+    )
+    sql = (
+        _FROM_STATE_SQL.replace("{raw_rows}", _raw_rows(scoring, _PASSED))
+        .replace("{filter}", "AND partner_id IN {partners:Array(String)}" if partner is not None else "")
+        .replace("{gap_quantile}", repr(float(scoring.rhythm("quantile"))))
+    )
+    return [
+        Metrics(partner_id, t, *sums, aware(first), aware(last), recent_n, usual_n, gap)
+        for _, partner_id, *sums, first, last, recent_n, usual_n, gap in client.query(
+            sql, parameters=params
+        ).result_rows
+    ]

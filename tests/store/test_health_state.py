@@ -1,0 +1,107 @@
+"""Health from the state at T's midnight against health computed in full, on a real store
+(chDB): the same metrics at any T of that day — window edges passing events exactly,
+events exactly on midnights, partners new that day — and no answer at all when the state
+is not exactly the midnight's (an event up to it stored since, another scoring file)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from streams.reporting.health_rows import health
+from streams.rules.scoring import load_scoring
+from streams.store.health_state import build_state, metrics_from_state
+from streams.store.metrics import compute_metrics
+from tests import oracle
+from tests.store.test_fit_store import load
+
+EVENTS = [e for e in oracle.generate() if e["type"] != "partner.profile"]
+START = oracle.parse(EVENTS[0]["time"]).replace(hour=0, minute=0, second=0, microsecond=0)
+SCORING = load_scoring()
+MS = timedelta(milliseconds=1)
+# Window starts as offsets from T (metrics.frames_at): an event this far before T sits on an edge.
+EDGES = (30, 60, 120, 90, 240, 365)
+
+
+def times_of_the_day(midnight: datetime) -> list[datetime]:
+    """T = the midnight, just after, midday, just before the next; and each T that day at
+    which some window's edge passes an event exactly (T − edge = the event's time)."""
+    day = [midnight, midnight + MS, midnight + timedelta(hours=13, minutes=7), midnight + timedelta(days=1) - MS]
+    times = [oracle.parse(e["time"]) for e in EVENTS]
+    on_edges = [t + timedelta(days=d) for t in times for d in (0, *EDGES)]
+    return day + sorted({t for t in on_edges if midnight < t < midnight + timedelta(days=1)})[:12]
+
+
+def assert_same(fast, full) -> None:
+    assert fast is not None
+    assert [m.partner_id for m in fast] == [m.partner_id for m in full]
+    for a, b in zip(fast, full, strict=True):
+        for name in a.__dataclass_fields__:
+            x, y = getattr(a, name), getattr(b, name)
+            assert x == (pytest.approx(y, rel=1e-12, abs=1e-9) if isinstance(y, float) else y), (
+                a.as_of,
+                a.partner_id,
+                name,
+            )
+
+
+@pytest.mark.parametrize("day", [20, 61, 95, 130, 171, 199, 230, 400])
+def test_health_from_the_state_is_health_in_full_at_every_time_of_the_day(client, day):
+    load(client, EVENTS)
+    midnight = START + timedelta(days=day)
+    build_state(client, midnight, SCORING)
+    checked = 0
+    for t in times_of_the_day(midnight):
+        full = compute_metrics(client, t, SCORING)
+        assert_same(metrics_from_state(client, t, SCORING), full)
+        checked += len(full)
+        some = [full[0].partner_id, full[-1].partner_id] if full else ["nobody"]
+        assert_same(metrics_from_state(client, t, SCORING, some), compute_metrics(client, t, SCORING, some))
+    assert checked  # partners were compared
+    # Another day has no state: health is computed in full.
+    assert metrics_from_state(client, midnight + timedelta(days=1, hours=1), SCORING) is None
+    assert metrics_from_state(client, midnight - timedelta(hours=1), SCORING) is None
+
+
+def test_an_event_up_to_the_midnight_stored_since_makes_the_state_stale(client, tmp_path):
+    events = [e for e in EVENTS if oracle.parse(e["time"]) <= START + timedelta(days=150)]
+    midnight = START + timedelta(days=100)
+    load(client, [e for e in events if e["id"] != events[50]["id"]])
+    build_state(client, midnight, SCORING)
+    later = midnight + timedelta(hours=5)
+    assert metrics_from_state(client, later, SCORING) is not None
+    load(client, [events[50]])  # late: its time is before the midnight
+    assert oracle.parse(events[50]["time"]) <= midnight
+    assert metrics_from_state(client, later, SCORING) is None
+    # What users read is still exact: computed in full, as the oracle says.
+    rows = {r["partner_id"]: r for r in health(client, as_of=oracle._iso(later))}
+    want = oracle.health(events, later)
+    assert {p: r["engagements_90d"] for p, r in rows.items()} == {p: w["engagements_90d"] for p, w in want.items()}
+    # A new build is exact again; events after the midnight never make it stale.
+    build_state(client, midnight, SCORING)
+    load(client, [{**events[-1], "id": "after-the-midnight", "time": oracle._iso(midnight + timedelta(hours=2))}])
+    assert_same(metrics_from_state(client, later, SCORING), compute_metrics(client, later, SCORING))
+    # Built with another scoring file: not used with this one.
+    path = tmp_path / "scoring.yaml"
+    path.write_text("windows_days:\n  month: 28\n")
+    other = load_scoring(path)
+    assert metrics_from_state(client, later, other) is None
+    build_state(client, midnight, other)
+    assert metrics_from_state(client, later, SCORING) is None
+    assert_same(metrics_from_state(client, later, other), compute_metrics(client, later, other))
+
+
+def test_health_reads_the_state_when_it_is_exact(client):
+    load(client, EVENTS)
+    midnight = START + timedelta(days=150)
+    t = midnight + timedelta(hours=9)
+    in_full = health(client, as_of=oracle._iso(t))
+    build_state(client, midnight, SCORING)
+    assert health(client, as_of=oracle._iso(t)) == in_full
+    # The state is what health reads: one changed by hand shows (never so in use).
+    client.command(
+        "ALTER TABLE partner_state UPDATE n_activity = n_activity + 1000 WHERE 1 SETTINGS mutations_sync = 1"
+    )
+    read = {r["partner_id"]: r["engagements_90d"] for r in health(client, as_of=oracle._iso(t))}
+    assert read == {r["partner_id"]: r["engagements_90d"] + 1000 for r in in_full}
