@@ -28,6 +28,7 @@ from streams.reporting.report import report_data
 from streams.rules.scoring import load_scoring
 from streams.store import connection as store
 from streams.store.evaluations import Evaluator
+from streams.store.health_state import build_state
 from streams.store.progress import record_progress
 from streams.store.rows import Origin
 from streams.store.writes import already_stored, classify, write_batch
@@ -136,7 +137,16 @@ def measure(client, args, end: datetime) -> None:
     print(f"\nbaseline: full scan of engagement_events  p50 {base50 * 1000:8.1f} ms  p95 {base95 * 1000:8.1f} ms")
     rows = []
     as_of = end.isoformat().replace("+00:00", "Z")
+    later = (end + timedelta(hours=14)).isoformat().replace("+00:00", "Z")  # T later that day
+    # Health in full first (no state yet), then as the worker leaves it once caught up:
+    # with the state `health` starts from that day.
+    client.command("TRUNCATE TABLE partner_state")  # one a run before left on a reused store
+    rows.append(("health in full (no state), T + 14 h", *timed(lambda: health(client, as_of=later), args.repeats)))
+    t = time.perf_counter()
+    build_state(client, end, scoring)  # T's midnight, as once the worker has evaluated it
+    print(f"built the health state at {end:%Y-%m-%d} in {time.perf_counter() - t:.1f} s")
     rows.append(("health (every partner, as of T)", *timed(lambda: health(client, as_of=as_of), args.repeats)))
+    rows.append(("health (every partner, T + 14 h)", *timed(lambda: health(client, as_of=later), args.repeats)))
     rows.append(("report data (all overview panels)", *timed(lambda: report_data(client, as_of), args.repeats)))
     # explain for one partner (§7: metrics at T0 and T, drivers, alert transitions).
     rows.append(("explain one partner (T0 = T − 30 d)",

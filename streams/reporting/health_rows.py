@@ -30,10 +30,10 @@ _iso_of_t = lru_cache(maxsize=16)(iso)
 
 def as_dict(h: Health, name: str | None, fit: Fit | None = None) -> dict[str, Any]:
     """Every §3 metric, components, score, status; fit, its gaps and the quadrant (§8)."""
-    fit = fit or Fit(None, [])
     metrics = h.metric_values()
     for metric in _TIMES:
         metrics[metric] = iso(metrics[metric])
+    value = fit.fit if fit else None
     return {
         "partner_id": h.metrics.partner_id,
         "name": name,
@@ -42,9 +42,9 @@ def as_dict(h: Health, name: str | None, fit: Fit | None = None) -> dict[str, An
         "components": {c: h.components[c] for c in COMPONENTS},
         "score": h.score,
         "status": h.status,
-        "fit": fit.fit,
-        "fit_gaps": fit.fit_gaps,
-        "quadrant": quadrant_of(fit.fit, h.score),
+        "fit": value,
+        "fit_gaps": fit.fit_gaps if fit else [],
+        "quadrant": quadrant_of(value, h.score),
     }
 
 

@@ -76,9 +76,12 @@ def build_state(client: Client, midnight: datetime, scoring: Scoring) -> None:
     client.command(
         f"""
         INSERT INTO partner_state (midnight, partner_id, scoring, events, partners, {", ".join(_WINDOWS)},
-                                   type_counts, eco_counts, days, first_day_events, first_time, last_time)
+                                   type_counts, eco_counts, days, first_day, last_day, gaps, first_gap,
+                                   first_day_events, first_time, last_time)
         SELECT {{m:{_TIME}}}, partner_id, {{scoring:String}}, ({_EVENTS_UNTIL}), toUInt32(count() OVER ()),
-               {", ".join(_WINDOWS)}, type_counts, eco_counts, days, first_day_events, first_time, last_time
+               {", ".join(_WINDOWS)}, type_counts, eco_counts, length(year) AS days, year[1], year[-1],
+               arraySort(arrayPopFront(arrayDifference(arrayMap(d -> toInt32(d), year)))),
+               if(days >= 2, toInt32(year[2]) - toInt32(year[1]), 0), first_day_events, first_time, last_time
         FROM
         (
             SELECT partner_id, {sums},
@@ -86,7 +89,7 @@ def build_state(client: Client, midnight: datetime, scoring: Scoring) -> None:
                        AS type_counts,
                    CAST(sumMapIf(eco, arrayMap(e -> toUInt64(1), eco), notEmpty(eco) AND {within("activity_from")})
                         AS Map(String, UInt64)) AS eco_counts,
-                   arraySort(groupUniqArrayIf(toDate(time), {year})) AS days,
+                   arraySort(groupUniqArrayIf(toDate(time), {year})) AS year,
                    countIf({year} AND toDate(time) = toDate({{rhythm_from:{_TIME}}})) AS first_day_events,
                    min(time) AS first_time, max(time) AS last_time
             FROM ({_raw_rows(scoring)} WHERE time <= {{as_of:{_TIME}}})
@@ -98,15 +101,12 @@ def build_state(client: Client, midnight: datetime, scoring: Scoring) -> None:
 
 
 def _usable(client: Client, midnight: datetime, scoring: Scoring) -> bool:
-    rows, builds, partners, fingerprints, events = client.query(
-        f"""SELECT count(), uniqExact(built_at), max(partners), groupUniqArray(scoring), max(events)
+    rows, builds, partners, fingerprints, events, now = client.query(
+        f"""SELECT count(), uniqExact(built_at), max(partners), groupUniqArray(scoring), max(events), ({_EVENTS_UNTIL})
             FROM partner_state FINAL WHERE midnight = {{m:{_TIME}}}""",
         parameters={"m": _ts(midnight)},
     ).result_rows[0]
-    if not rows or builds != 1 or rows != partners or fingerprints != [fingerprint(scoring)]:
-        return False
-    now = client.query(f"SELECT {_EVENTS_UNTIL}", parameters={"m": _ts(midnight)}).result_rows[0][0]
-    return now == events
+    return bool(rows) and builds == 1 and rows == partners and fingerprints == [fingerprint(scoring)] and now == events
 
 
 # Per raw row, for each edge: 1 if the edge passed it between M and T, i.e. it lies in
@@ -116,7 +116,7 @@ _IN_ANY = " OR ".join(f"(time > {{{e}_m:{_TIME}}} AND time <= {{{e}_t:{_TIME}}})
 _DELTAS = ", ".join(f"sum({_VALUE.get(c, '1')} * (passed_{e} - passed_{s})) AS {c}" for c, (s, e) in _WINDOWS.items())
 _CHANGE = "passed_as_of - passed_activity_from"  # in and out of the activity window
 _FROM_STATE_SQL = f"""
-SELECT * EXCEPT (kept, year_days, gaps, gap_at)
+SELECT * EXCEPT (left, kept, joined, gaps, gap_at)
 FROM
 (
     SELECT {{t:{_TIME}}} AS as_of, partner_id,
@@ -131,11 +131,14 @@ FROM
            if(d.arrived > 0, d.last_new, s.last_time) AS last_engagement_at,
            s.n_recent + d.n_recent AS engagements_60d,
            (s.n_usual + d.n_usual) / {{usual_windows:Float64}} AS usual_engagements_60d,
-           -- The year's first day leaves once its last engagement has; T's day joins.
-           if(s.first_day_events > d.left_first_day, s.days, arrayFilter(x -> x != {{year_day:Date}}, s.days)) AS kept,
-           if(d.arrived > 0 AND (empty(kept) OR kept[-1] < toDate({{m:{_TIME}}})),
-              arrayPushBack(kept, toDate({{m:{_TIME}}})), kept) AS year_days,
-           arraySort(arrayFilter(g -> g > 0, arrayDifference(arrayMap(x -> toInt32(x), year_days)))) AS gaps,
+           -- The year's first day leaves once its last engagement has (with the gap after
+           -- it); T's day joins (with the gap before it).
+           s.days > 0 AND s.first_day = {{year_day:Date}} AND s.first_day_events <= d.left_first_day AS left,
+           if(left AND s.days >= 2, arrayConcat(arraySlice(s.gaps, 1, indexOf(s.gaps, s.first_gap) - 1),
+                                                arraySlice(s.gaps, indexOf(s.gaps, s.first_gap) + 1)), s.gaps) AS kept,
+           toInt32(toDate({{m:{_TIME}}})) - toInt32(s.last_day) AS joined,
+           if(d.arrived > 0 AND s.days > toUInt32(left) AND joined > 0, arraySort(arrayPushBack(kept, joined)), kept)
+               AS gaps,
            {RHYTHM_QUANTILE}
     FROM (SELECT *, 1 AS stated FROM partner_state FINAL WHERE midnight = {{m:{_TIME}}} {{filter}}) AS s
     FULL OUTER JOIN

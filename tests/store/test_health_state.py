@@ -5,7 +5,7 @@ is not exactly the midnight's (an event up to it stored since, another scoring f
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -105,3 +105,20 @@ def test_health_reads_the_state_when_it_is_exact(client):
     )
     read = {r["partner_id"]: r["engagements_90d"] for r in health(client, as_of=oracle._iso(t))}
     assert read == {r["partner_id"]: r["engagements_90d"] + 1000 for r in in_full}
+
+
+def test_the_rhythm_s_first_day_leaves_with_its_gap_and_today_joins_with_one(client, tmp_path):
+    """A year whose only day is its first: once that day's engagement leaves, a new one
+    today makes no gap (one day); before it leaves, the two days make a gap of 365."""
+    path = tmp_path / "scoring.yaml"
+    path.write_text("rhythm:\n  min_gaps: 1\n")  # a single gap is a rhythm: every gap shows
+    scoring = load_scoring(path)
+    midnight = datetime(2026, 11, 20, tzinfo=UTC)
+    first = midnight - timedelta(days=365) + timedelta(hours=10)
+    load(client, [{**EVENTS[0], "id": "first", "subject": "solo", "time": oracle._iso(first)},
+                  {**EVENTS[0], "id": "today", "subject": "solo", "time": oracle._iso(midnight + timedelta(hours=2))}])  # fmt: skip
+    build_state(client, midnight, scoring)
+    for hours, gap in ((8, 365.0), (12, None)):
+        t = midnight + timedelta(hours=hours)
+        (fast,) = metrics_from_state(client, t, scoring)
+        assert fast.usual_gap_days == gap == compute_metrics(client, t, scoring)[0].usual_gap_days
