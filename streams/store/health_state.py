@@ -66,7 +66,10 @@ def build_state(client: Client, midnight: datetime, scoring: Scoring) -> None:
     replacing the state before it."""
     frame = dict(zip(_EDGES, frames_at([midnight], scoring)[0], strict=True))
     params: dict[str, Any] = {name: _ts(t) for name, t in frame.items()}
-    params.update(m=_ts(midnight), scoring=fingerprint(scoring))
+    # Raw rows from the month of the earliest window start; before it only first and last
+    # engagement count, from `partner_months` (so a build reads about a year, not all history).
+    since = min(frame.values()).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    params.update(m=_ts(midnight), scoring=fingerprint(scoring), since=_ts(since), since_day=since.date().isoformat())
 
     def within(start: str, end: str = "as_of") -> str:
         return f"time > {{{start}:{_TIME}}} AND time <= {{{end}:{_TIME}}}"
@@ -92,7 +95,14 @@ def build_state(client: Client, midnight: datetime, scoring: Scoring) -> None:
                    arraySort(groupUniqArrayIf(toDate(time), {year})) AS year,
                    countIf({year} AND toDate(time) = toDate({{rhythm_from:{_TIME}}})) AS first_day_events,
                    min(time) AS first_time, max(time) AS last_time
-            FROM ({_raw_rows(scoring)} WHERE time <= {{as_of:{_TIME}}})
+            FROM
+            (
+                {_raw_rows(scoring)} WHERE time >= {{since:{_TIME}}} AND time <= {{as_of:{_TIME}}}
+                UNION ALL
+                -- Before every window: they change only first and last engagement.
+                SELECT partner_id, arrayJoin([first_time, last_time]) AS time, '', '', [], 0, 0.
+                FROM partner_months WHERE month < {{since_day:Date}}
+            )
             GROUP BY partner_id
         )
         """,
