@@ -2,11 +2,13 @@
 
 The state (`partner_state`) holds, per partner as of a midnight M, what every metric of
 §3 is made of: window sums before any division, engagements per type and solution events
-per ecosystem partner in the activity window, the days with an engagement in the rhythm's
-year, first and last engagement. Each of these is a sum or a set of counts, so as of T
-later the same day it is the state plus the events in (M, T] minus those that left a
-window, i.e. those in (M − w, T − w] for each window start w: a few hours of raw rows
-instead of months of the rollup. Exact by construction: the windows of both ways are the
+per ecosystem partner in the activity window, the rhythm year's days (how many, the first
+and last) and the sorted gaps between them, first and last engagement. Sums and counts
+move by addition, so as of T later the same day it is the state plus the events in (M, T]
+minus those that left a window, i.e. those in (M − w, T − w] for each window start w: a
+few hours of raw rows instead of months of the rollup. The year's days change only at its
+ends: its first day leaves once its last engagement has (with the gap after it), T's day
+joins (with the gap before it). Exact by construction: the windows of both ways are the
 same half-open intervals of event time.
 
 The state is used only when it is exactly M's: built with this scoring file, complete
@@ -29,8 +31,7 @@ from streams.rules.watermark import midnight_at_or_before
 from streams.store.metrics import _EDGES, RHYTHM_QUANTILE, Partners, _ts, frames_at
 
 _TIME = "DateTime64(3, 'UTC')"
-# Each window as (start edge, end edge) of a frame (metrics._EDGES), with the state's
-# column for it and whether it counts quality minutes (else engagements).
+# The state's column of each window, as (start edge, end edge) of a frame (metrics._EDGES).
 _WINDOWS = {
     "q_month": ("month_ago", "as_of"),
     "q_prev": ("two_months_ago", "month_ago"),
@@ -50,6 +51,7 @@ def fingerprint(scoring: Scoring) -> str:
 
 
 def _raw_rows(scoring: Scoring, extra: str = "") -> str:
+    """Raw events with their quality minutes; `extra`: more columns (the fast way's flags)."""
     return f"""SELECT partner_id, time, type, initiated_by, ecosystem_partners AS eco, {extra or "0 AS none"},
                       duration_minutes * {scoring.weight_sql()} AS q
                FROM engagement_events"""
@@ -174,9 +176,11 @@ def metrics_from_state(
     midnight, by partner; None when that state is missing or not exactly the midnight's."""
     t = aware(as_of).replace(microsecond=aware(as_of).microsecond // 1000 * 1000)
     midnight = midnight_at_or_before(t)
-    if not _usable(client, midnight, scoring):
-        return None
     frame_m, frame_t = frames_at([midnight, t], scoring)
+    # Windows of whole days (as by default) start on midnights too: the year's first day is
+    # then the only one its start passes by T. Other windows are computed in full.
+    if any(e != midnight_at_or_before(e) for e in frame_m) or not _usable(client, midnight, scoring):
+        return None
     params: dict[str, Any] = {f"{name}_m": _ts(e) for name, e in zip(_EDGES, frame_m, strict=True)}
     params.update({f"{name}_t": _ts(e) for name, e in zip(_EDGES, frame_t, strict=True)})
     params.update(
