@@ -28,9 +28,8 @@ from clickhouse_connect.driver.client import Client
 from streams.formats import aware
 from streams.rules.scoring import Metrics, Scoring
 from streams.rules.watermark import midnight_at_or_before
-from streams.store.metrics import _EDGES, RHYTHM_QUANTILE, Partners, _ts, frames_at
+from streams.store.metrics import _EDGES, _TIME, RHYTHM_QUANTILE, Partners, _ts, frames_at, shared_params, to_millis
 
-_TIME = "DateTime64(3, 'UTC')"
 # The state's column of each window, as (start edge, end edge) of a frame (metrics._EDGES).
 _WINDOWS = {
     "q_month": ("month_ago", "as_of"),
@@ -50,9 +49,9 @@ def fingerprint(scoring: Scoring) -> str:
     return hashlib.sha256(orjson.dumps(scoring.raw, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
 
 
-def _raw_rows(scoring: Scoring, extra: str = "") -> str:
-    """Raw events with their quality minutes; `extra`: more columns (the fast way's flags)."""
-    return f"""SELECT partner_id, time, type, initiated_by, ecosystem_partners AS eco, {extra or "0 AS none"},
+def _raw_rows(scoring: Scoring) -> str:
+    """Raw events with their quality minutes (a WHERE may follow)."""
+    return f"""SELECT partner_id, time, type, initiated_by, ecosystem_partners AS eco,
                       duration_minutes * {scoring.weight_sql()} AS q
                FROM engagement_events"""
 
@@ -102,7 +101,7 @@ def build_state(client: Client, midnight: datetime, scoring: Scoring) -> None:
                 {_raw_rows(scoring)} WHERE time >= {{since:{_TIME}}} AND time <= {{as_of:{_TIME}}}
                 UNION ALL
                 -- Before every window: they change only first and last engagement.
-                SELECT partner_id, arrayJoin([first_time, last_time]) AS time, '', '', [], 0, 0.
+                SELECT partner_id, arrayJoin([first_time, last_time]) AS time, '', '', [], 0.
                 FROM partner_months WHERE month < {{since_day:Date}}
             )
             GROUP BY partner_id
@@ -161,7 +160,7 @@ FROM
                     AS Map(String, Int64)) AS eco_change,
                sum(passed_as_of) AS arrived, sum(passed_rhythm_from) AS left_first_day,
                minIf(time, passed_as_of = 1) AS first_new, maxIf(time, passed_as_of = 1) AS last_new
-        FROM ({{raw_rows}} WHERE ({_IN_ANY}) {{filter}})
+        FROM (SELECT *, {_PASSED} FROM ({{raw_rows}} WHERE ({_IN_ANY}) {{filter}}))
         GROUP BY partner_id
     ) AS d USING partner_id
 )
@@ -174,7 +173,7 @@ def metrics_from_state(
 ) -> list[Metrics] | None:
     """Every partner's (or those asked for) metrics as of `as_of` from the state at its
     midnight, by partner; None when that state is missing or not exactly the midnight's."""
-    t = aware(as_of).replace(microsecond=aware(as_of).microsecond // 1000 * 1000)
+    t = to_millis(as_of)
     midnight = midnight_at_or_before(t)
     frame_m, frame_t = frames_at([midnight, t], scoring)
     # Windows of whole days (as by default) start on midnights too: the year's first day is
@@ -187,13 +186,10 @@ def metrics_from_state(
         m=_ts(midnight),
         t=_ts(t),
         year_day=frame_m[_EDGES.index("rhythm_from")].date().isoformat(),
-        baseline_months=float(scoring.raw["windows_days"]["baseline_months"]),
-        usual_windows=float(scoring.decline("usual_windows")),
-        min_gaps=int(scoring.rhythm("min_gaps")),
-        partners=[partner] if isinstance(partner, str) else (partner or []),
+        **shared_params(scoring, partner),
     )
     sql = (
-        _FROM_STATE_SQL.replace("{raw_rows}", _raw_rows(scoring, _PASSED))
+        _FROM_STATE_SQL.replace("{raw_rows}", _raw_rows(scoring))
         .replace("{filter}", "AND partner_id IN {partners:Array(String)}" if partner is not None else "")
         .replace("{gap_quantile}", repr(float(scoring.rhythm("quantile"))))
     )

@@ -299,6 +299,23 @@ def _metrics_sql(scoring: Scoring, batched: bool, partner: bool) -> str:
 Partners = str | list[str] | None  # one partner, some, or (None) every partner
 
 
+def to_millis(t: datetime) -> datetime:
+    """T as DateTime64(3) holds it (and as the answer's as_of comes back): aware, to the ms."""
+    t = aware(t)
+    return t.replace(microsecond=t.microsecond // 1000 * 1000)
+
+
+def shared_params(scoring: Scoring, partner: Partners) -> dict[str, Any]:
+    """Parameters of this query that health_state's takes too: the divisors of the usual
+    windows, the rhythm's least number of gaps, the partners asked for."""
+    return dict(
+        baseline_months=float(scoring.raw["windows_days"]["baseline_months"]),
+        usual_windows=float(scoring.decline("usual_windows")),
+        min_gaps=int(scoring.rhythm("min_gaps")),
+        partners=[partner] if isinstance(partner, str) else (partner or []),
+    )
+
+
 def compute_metrics(client: Client, as_of: datetime, scoring: Scoring, partner: Partners = None) -> list[Metrics]:
     return next(iter(compute_metrics_at(client, [as_of], scoring, partner).values()))
 
@@ -308,8 +325,7 @@ def compute_metrics_at(
 ) -> dict[datetime, list[Metrics]]:
     """Every partner's (or those asked for) metrics as of each of `times` (one query), by
     time then partner."""
-    # Milliseconds, as DateTime64(3) holds them (and as the answer's as_of comes back).
-    times = sorted({aware(t).replace(microsecond=aware(t).microsecond // 1000 * 1000) for t in times})
+    times = sorted({to_millis(t) for t in times})
     frames = frames_at(times, scoring)
     raw = _read_raw(client, frames)
     edge_days = sorted({day for days in raw for day in days if day})
@@ -326,12 +342,9 @@ def compute_metrics_at(
         to_day=times[-1].date().isoformat(),
         to_t=_ts(times[-1]),
         edge_days=[d.isoformat() for d in edge_days],
-        baseline_months=float(scoring.raw["windows_days"]["baseline_months"]),
         types=types,
         type_bits=list(range(len(types))),
-        partners=[partner] if isinstance(partner, str) else (partner or []),
-        usual_windows=float(scoring.decline("usual_windows")),
-        min_gaps=int(scoring.rhythm("min_gaps")),
+        **shared_params(scoring, partner),
     )
     out: dict[datetime, list[Metrics]] = {t: [] for t in times}
     as_ofs: dict[datetime, datetime] = {}  # as returned -> aware, once per T
