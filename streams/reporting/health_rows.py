@@ -8,6 +8,7 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
+from streams import collector
 from streams.formats import iso, parse_as_of
 from streams.rules.fit import Fit, load_ideal
 from streams.rules.fit import quadrant as quadrant_of
@@ -22,30 +23,26 @@ HEALTH_CSV_COLUMNS = ["partner_id", "name", "status", "score", "fit", "quadrant"
                       *(f"components.{c}" for c in COMPONENTS)]  # fmt: skip
 
 
-# The metrics that are times, shown as ISO text (the others are numbers or null).
-_TIMES = tuple(metric for metric in METRICS if metric.endswith("_at"))
 # Every partner's row has the same T: its text made once (`health` shows thousands).
 _iso_of_t = lru_cache(maxsize=16)(iso)
 
 
 def as_dict(h: Health, name: str | None, fit: Fit | None = None) -> dict[str, Any]:
     """Every §3 metric, components, score, status; fit, its gaps and the quadrant (§8)."""
-    metrics = h.metric_values()
-    for metric in _TIMES:
-        metrics[metric] = iso(metrics[metric])
+    # Filled in place, in the order shown: `health` makes one for each of thousands of partners.
+    m = h.metrics
+    row = {"partner_id": m.partner_id, "name": name, "as_of": _iso_of_t(m.as_of)}
+    row.update(zip(METRICS, h.metric_row(), strict=True))
+    row["last_engagement_at"] = iso(m.last_engagement_at)
+    row["first_engagement_at"] = iso(m.first_engagement_at)
     value = fit.fit if fit else None
-    return {
-        "partner_id": h.metrics.partner_id,
-        "name": name,
-        "as_of": _iso_of_t(h.metrics.as_of),
-        **metrics,
-        "components": {c: h.components[c] for c in COMPONENTS},
-        "score": h.score,
-        "status": h.status,
-        "fit": value,
-        "fit_gaps": fit.fit_gaps if fit else [],
-        "quadrant": quadrant_of(value, h.score),
-    }
+    row["components"] = dict(h.components)  # `assess` makes them in COMPONENTS' order
+    row["score"] = h.score
+    row["status"] = h.status
+    row["fit"] = value
+    row["fit_gaps"] = fit.fit_gaps if fit else []
+    row["quadrant"] = quadrant_of(value, h.score)
+    return row
 
 
 def flat_health_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -57,6 +54,7 @@ def flat_health_row(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+@collector.paused()
 def health(
     client: Client,
     as_of: str | None = None,
@@ -73,8 +71,8 @@ def health(
     metrics = metrics_from_state(client, when, scoring, partner)
     if metrics is None:
         metrics = compute_metrics(client, when, scoring, partner)
-    healths = [assess(m, scoring) for m in metrics]
-    rows = [as_dict(h, names.get(h.metrics.partner_id), fits.get(h.metrics.partner_id)) for h in healths]
+    rows = [as_dict(h, names.get(h.metrics.partner_id), fits.get(h.metrics.partner_id))
+            for h in (assess(m, scoring) for m in metrics)]  # fmt: skip
     if status:
         rows = [r for r in rows if r["status"] == status]
     if quadrant:
