@@ -10,6 +10,7 @@ from functools import partial
 from clickhouse_connect.driver.client import Client
 
 from streams.store.connection import connect
+from streams.store.memory import MemoryRelease
 
 
 class StoreExecutor:
@@ -20,6 +21,7 @@ class StoreExecutor:
         self._dsn = dsn
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
         self._client: Client | None = None
+        self._release = MemoryRelease(embedded=dsn.startswith("chdb://"))
         # Its own client: chDB admits several in one process, and a server's client must not
         # run two queries at once in one session.
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse-reader")
@@ -33,7 +35,9 @@ class StoreExecutor:
     def _call(self, fn, *args, **kwargs):
         if self._client is None:
             self._client = connect(self._dsn)
-        return fn(self._client, *args, **kwargs)
+        result = fn(self._client, *args, **kwargs)
+        self._release.after_call(self._client)  # the embedded engine's freed memory, once a second
+        return result
 
     def read_ahead(self, fn, *args, **kwargs) -> Future:
         """Run `fn(client, *args, **kwargs)` on the reader thread, with a client of its own:

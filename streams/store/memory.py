@@ -1,0 +1,64 @@
+"""The embedded engine's freed memory given back to the system after the store's calls.
+
+Why: chDB runs ClickHouse inside the worker. After each batch its allocator (jemalloc,
+compiled into chDB) keeps the pages the insert freed, and glibc's main heap keeps what
+the batch's Python objects and ClickHouse's own C code freed: measured after 300k events,
+~13 MB in use of ~200 MB held by glibc, and ~120 MB more held by jemalloc. Neither is
+given back on its own soon enough, so a worker's resident memory grew by ~250 MB within
+a second of batches. `SYSTEM JEMALLOC PURGE` (ClickHouse's own statement) and glibc's
+`malloc_trim` return them (~6 ms and ~10–25 ms on the store thread): ingesting 500k
+events, the worker's peak fell from 844 to 641 MB at ~5% of its speed
+(benchmarks/README.md, step 27).
+
+A ClickHouse server manages its own memory: with one, nothing is done here.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import math
+import time
+from collections.abc import Callable
+
+from clickhouse_connect.driver.client import Client
+
+log = logging.getLogger(__name__)
+
+# Often enough that each stored batch gives back what it freed (a few a second), not
+# after every small read in a burst of them.
+EVERY_SECONDS = 0.1
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim  # glibc; elsewhere there is nothing to trim
+    except (OSError, AttributeError):
+        return None
+
+
+class MemoryRelease:
+    """Called after each call on the store thread; gives memory back unless it did so
+    within `every` seconds. Never raises: memory is not worth a failed batch."""
+
+    def __init__(self, embedded: bool, every: float = EVERY_SECONDS, clock: Callable[[], float] = time.monotonic):
+        self._purge = embedded
+        self._every = every
+        self._clock = clock
+        self._last = -math.inf  # the first call gives back what opening the store left
+        self._trim = _malloc_trim() if embedded else None
+
+    def after_call(self, client: Client) -> bool:
+        """Whether memory was given back now."""
+        if not (self._purge or self._trim) or self._clock() - self._last < self._every:
+            return False
+        self._last = self._clock()
+        if self._purge:
+            try:
+                client.command("SYSTEM JEMALLOC PURGE")
+            except Exception as exc:  # a chDB built without jemalloc: glibc's part still helps
+                log.warning("the embedded engine did not give memory back (%s); not asked again", exc)
+                self._purge = False
+        if self._trim is not None:
+            self._trim(0)
+        return True

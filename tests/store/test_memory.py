@@ -1,0 +1,66 @@
+"""The embedded engine gives back the memory a call freed (streams.store.memory)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+
+from streams.store.memory import MemoryRelease
+
+# About 300 MB of jemalloc's pages, freed (but kept) once the query ends.
+HEAVY = "SELECT groupArray(number) FROM numbers(8000000) FORMAT Null"
+
+
+def resident_mb(client) -> float:
+    """jemalloc's resident memory, as the engine reports it."""
+    stats = client.query("SELECT * FROM system.jemalloc_stats").result_rows[0][0]
+    return int(re.search(r"resident: (\d+)", stats).group(1)) / 2**20
+
+
+class Clock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_what_a_query_freed_is_given_back_at_most_every_interval(client):
+    clock = Clock()
+    release = MemoryRelease(embedded=True, every=1.0, clock=clock)
+    client.command(HEAVY)
+    kept = resident_mb(client)
+    assert kept > 200
+    assert release.after_call(client)  # the first call always gives back
+    assert resident_mb(client) < kept / 2
+
+    client.command(HEAVY)
+    clock.now += 0.5
+    assert not release.after_call(client) and resident_mb(client) > 200  # within the interval
+    clock.now += 0.5
+    assert release.after_call(client) and resident_mb(client) < kept / 2
+
+
+def test_a_server_is_left_to_manage_its_own_memory():
+    release = MemoryRelease(embedded=False, every=0.0)
+    assert not release.after_call(None)  # not even the client is touched
+
+
+def test_an_engine_that_cannot_purge_is_warned_about_once_and_trimmed_still(client, caplog):
+    client.close()  # every statement now fails, as on a chDB without jemalloc
+    release = MemoryRelease(embedded=True, every=0.0)
+    with caplog.at_level(logging.WARNING, logger="streams.store.memory"):
+        assert release.after_call(client) and release.after_call(client)  # glibc's part still runs
+    assert [r.message.count("did not give memory back") for r in caplog.records] == [1]
+
+
+def test_the_store_thread_gives_back_after_its_calls_the_reader_does_not(store_thread, client):
+    async def scenario():
+        await asyncio.wrap_future(store_thread.read_ahead(lambda c: c.command(HEAVY)))
+        kept = resident_mb(client)
+        assert kept > 200
+        await store_thread.run(lambda c: None)
+        assert resident_mb(client) < kept / 2
+
+    asyncio.run(scenario())
