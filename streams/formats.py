@@ -1,8 +1,11 @@
-"""How times are read and shown (JSON, tables, options); pure."""
+"""How times and values are read and shown (JSON, tables, options); pure."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any
+
+import orjson
 
 # DateTime64 in ClickHouse covers 1900–2299; anything else is surely a typo.
 MIN_YEAR, MAX_YEAR = 1900, 2299
@@ -66,3 +69,10 @@ def parse_as_of(text: str | None, now: datetime | None = None, option: str = "--
             f"{option} {text!r} is neither a date (2026-11-20) nor an RFC 3339 time (2026-11-20T15:00:00Z)"
         )
     return parsed
+
+
+def json_bytes(value: Any) -> bytes:
+    """`orjson.dumps`, right-sized for keeping. orjson (3.12 on) returns its bytes inside a
+    buffer of 4 KB or more and never shrinks it: a batch of 20,000 event rows kept ~80 MB
+    instead of ~9 MB. The copy costs ~0.2 µs."""
+    return bytes(memoryview(orjson.dumps(value)))

@@ -11,6 +11,7 @@ import typer
 from streams import config
 from streams.cli.output import Format, ask, emit, err, fail, say, shorten
 from streams.errors import SendError
+from streams.formats import json_bytes
 
 
 def send(
@@ -47,7 +48,7 @@ def send(
         report = send_lines(producer, read_lines([f for f in files if f not in imports]))
         for name, result in imports.items():
             report.rejected += [(name, number, reason) for number, _, reason in result.rejected]
-            send_valid(producer, [(name, 0, a, orjson.dumps(a.event)) for a in result.accepted], report)
+            send_valid(producer, [(name, 0, a, json_bytes(a.event)) for a in result.accepted], report)
     finally:
         close(producer)
     for name, result in imports.items():

@@ -19,6 +19,8 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
+from streams.formats import json_bytes
+
 ARCHETYPES = ("steady", "fader", "comeback", "listener", "newcomer", "builder", "sporadic", "decliner")
 _FIRST = ["Acme", "Northwind", "Globex", "Initech", "Umbrella", "Stark", "Wayne", "Wonka", "Tyrell", "Cyberdyne",
           "Soylent", "Hooli", "Vandelay", "Pied Piper", "Aperture", "Oscorp", "Gringotts", "Monarch", "Nakatomi",
@@ -194,9 +196,9 @@ def _simulation(rng: random.Random, population: list[_Partner], start: datetime,
                      engagements=len(events))  # fmt: skip
     for p in population:
         sim.by_archetype.setdefault(p.archetype, []).append(p.partner_id)
-    stream = [(p["subject"].encode(), orjson.dumps(p)) for p in profiles]
+    stream = [(p["subject"].encode(), json_bytes(p)) for p in profiles]
     if not noise:
-        sim.records = stream + [(e["subject"].encode(), orjson.dumps(e)) for e in events]
+        sim.records = stream + [(e["subject"].encode(), json_bytes(e)) for e in events]
         return sim
     # Send order: event time with a jitter well inside the allowed lateness (1 h); a few
     # events held back and sent at the very end (late); some re-sent (duplicates).
@@ -204,7 +206,7 @@ def _simulation(rng: random.Random, population: list[_Partner], start: datetime,
     on_time = [e for e in events if e["id"] not in late_ids]
     keyed = sorted(on_time, key=lambda e: e["time"][:19] + f"{rng.randint(0, 20):02d}")
     for e in keyed:
-        raw = orjson.dumps(e)
+        raw = json_bytes(e)
         stream.append((e["subject"].encode(), raw))
         if rng.random() < 0.02:
             stream.append((e["subject"].encode(), raw))
@@ -214,7 +216,7 @@ def _simulation(rng: random.Random, population: list[_Partner], start: datetime,
             sim.malformed += 1
     for e in events:
         if e["id"] in late_ids:
-            stream.append((e["subject"].encode(), orjson.dumps(e)))
+            stream.append((e["subject"].encode(), json_bytes(e)))
             sim.late += 1
     sim.records = stream
     return sim

@@ -14,6 +14,7 @@ from urllib.parse import unquote
 
 import orjson
 
+from streams.formats import json_bytes
 from streams.rules.access import Denied, check_bearer
 from streams.rules.bindings import structured
 from streams.rules.validation import Accepted, Rejected, validate
@@ -65,7 +66,7 @@ def split_events(content_type: str | None, headers: dict[str, str], body: bytes)
             raise IngestError(400, "a batch (application/cloudevents-batch+json) must be a JSON array of events")
         if len(items) > MAX_BATCH_EVENTS:
             raise IngestError(413, f"at most {MAX_BATCH_EVENTS:,} events per batch")
-        return [orjson.dumps(item) for item in items]
+        return [json_bytes(item) for item in items]
     ce_headers = {k.lower(): v for k, v in headers.items() if k.lower().startswith("ce-")}
     if "ce-specversion" in ce_headers:
         # Header values are percent-encoded in the HTTP binding: "Z%C3%BCrich" is "Zürich",

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 
 import orjson
 
+from streams.formats import json_bytes
+
 KAFKA_PREFIX = "ce_"
 JSON_TYPES = ("application/json", "text/json")
 
@@ -44,7 +46,7 @@ def structured(attributes: dict[str, str], content_type: str | None, data: bytes
             event["data"] = parsed
         else:
             event["data_base64"] = base64.b64encode(data).decode()
-    return orjson.dumps(event)
+    return json_bytes(event)
 
 
 def from_kafka(value: bytes | None, headers: Sequence[tuple[str, bytes]] | None) -> bytes:

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 from clickhouse_connect.driver.client import Client
 
+from streams.formats import json_bytes
 from streams.rules.bindings import from_kafka
 from streams.rules.validation import Accepted, Rejected, validate
 from streams.store import rows
@@ -56,7 +57,7 @@ def classify(batch: Iterable[tuple[bytes, Origin]]) -> Classified:
         if result.kind == "profile":
             out.profiles.append(result)
         else:
-            out.engagements.append((rows.key(result), orjson.dumps(rows.engagement_row(result))))
+            out.engagements.append((rows.key(result), json_bytes(rows.engagement_row(result))))
         if origin.partition not in out.latest or result.time > out.latest[origin.partition]:
             out.latest[origin.partition] = result.time
     return out
