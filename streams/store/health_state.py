@@ -126,8 +126,13 @@ _PASSED = ", ".join(f"toInt64(time > {{{e}_m:{_TIME}}} AND time <= {{{e}_t:{_TIM
 _IN_ANY = " OR ".join(f"(time > {{{e}_m:{_TIME}}} AND time <= {{{e}_t:{_TIME}}})" for e in _EDGES)
 _DELTAS = ", ".join(f"sum({_VALUE.get(c, '1')} * (passed_{e} - passed_{s})) AS {c}" for c, (s, e) in _WINDOWS.items())
 _CHANGE = "passed_as_of - passed_activity_from"  # in and out of the activity window
+# The quantile one level out, over `gaps` as a column: in the same SELECT, ClickHouse
+# expanded the alias into each of the quantile's six uses (106 → 95 ms at 10k partners).
 _FROM_STATE_SQL = f"""
-SELECT * EXCEPT (left, kept, joined, gaps, gap_at)
+SELECT * EXCEPT (gaps, gap_at)
+FROM
+(
+SELECT * EXCEPT (left, kept, joined), {RHYTHM_QUANTILE}
 FROM
 (
     SELECT {{t:{_TIME}}} AS as_of, partner_id,
@@ -149,8 +154,7 @@ FROM
                                                 arraySlice(s.gaps, indexOf(s.gaps, s.first_gap) + 1)), s.gaps) AS kept,
            toInt32(toDate({{m:{_TIME}}})) - toInt32(s.last_day) AS joined,
            if(d.arrived > 0 AND s.days > toUInt32(left) AND joined > 0, arraySort(arrayPushBack(kept, joined)), kept)
-               AS gaps,
-           {RHYTHM_QUANTILE}
+               AS gaps
     FROM (SELECT *, 1 AS stated FROM partner_state FINAL WHERE midnight = {{m:{_TIME}}} {{filter}}) AS s
     FULL OUTER JOIN
     (
@@ -163,7 +167,7 @@ FROM
         FROM (SELECT *, {_PASSED} FROM ({{raw_rows}} WHERE ({_IN_ANY}) {{filter}}))
         GROUP BY partner_id
     ) AS d USING partner_id
-)
+))
 ORDER BY partner_id
 """
 
