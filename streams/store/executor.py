@@ -36,7 +36,7 @@ class StoreExecutor:
         if self._client is None:
             self._client = connect(self._dsn)
         result = fn(self._client, *args, **kwargs)
-        self._release.after_call(self._client)  # the embedded engine's freed memory, once a second
+        self._release.after_call(self._client)  # what the embedded engine freed, given back
         return result
 
     def read_ahead(self, fn, *args, **kwargs) -> Future:

@@ -7,7 +7,8 @@ the batch's Python objects and ClickHouse's own C code freed: measured after 300
 given back on its own soon enough, so a worker's resident memory grew by ~250 MB within
 a second of batches. `SYSTEM JEMALLOC PURGE` (ClickHouse's own statement) and glibc's
 `malloc_trim` return them (~6 ms and ~10–25 ms on the store thread): ingesting 500k
-events, the worker's peak fell from 844 to 641 MB at ~5% of its speed
+events, the worker's peak fell from 844 to ~720 MB on its own, to 557–621 MB with the
+rows right-sized (`streams.formats.json_bytes`), ingest as fast within noise
 (benchmarks/README.md, step 27).
 
 A ClickHouse server manages its own memory: with one, nothing is done here.
