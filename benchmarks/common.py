@@ -62,8 +62,11 @@ def worker(work: Path, bootstrap: str, clickhouse: str | None = None, batch_size
     return PipelineProcess(settings, work / "pipeline.log")
 
 
-def rss_mb(pid: int) -> float:
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """Resident memory in MB: all of it (VmRSS), or its anonymous part (RssAnon: the
+    process's own) or file-backed part (RssFile: mapped code such as the chDB library,
+    shared and reclaimable)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return 0.0

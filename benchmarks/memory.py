@@ -54,23 +54,26 @@ def measure(args, work: Path, clickhouse: str | None) -> None:
             pid = running.proc.pid
             idle = rss_mb(pid)
             print(f"baseline  idle worker RSS: {idle:6.0f} MB (store: {args.store})")
-            samples = []  # (records processed, RSS MB)
+            samples = []  # (records processed, RSS MB, of which anonymous MB)
             t = time.perf_counter()
             while True:
                 processed = running.status()["processed"]["records"]
-                samples.append((processed, rss_mb(pid)))
+                samples.append((processed, rss_mb(pid), rss_mb(pid, "RssAnon")))
                 if processed >= args.events:
                     break
                 time.sleep(0.5)
             elapsed = time.perf_counter() - t
-        print(f"{'events stored':>14} {'RSS MB':>8}")
+        print(f"{'events stored':>14} {'RSS MB':>8} {'anon MB':>8}")
         for tenth in range(1, 11):
             mark = args.events * tenth // 10
-            processed, rss = next(s for s in samples if s[0] >= mark)
-            print(f"{processed:14,} {rss:8.0f}")
-        peak = max(r for _, r in samples)
-        first = next(r for p, r in samples if p >= args.events // 10)
+            processed, rss, anon = next(s for s in samples if s[0] >= mark)
+            print(f"{processed:14,} {rss:8.0f} {anon:8.0f}")
+        peak = max(s[1] for s in samples)
+        first = next(s[1] for s in samples if s[0] >= args.events // 10)
         growth = (samples[-1][1] - first) / (args.events * 0.9 / 1e6)
+        # The rest of RSS is file-backed: mapped code (the chDB library ~220 MB), shared and
+        # reclaimable; the goal is on RSS all the same.
+        print(f"anonymous part: peak {max(s[2] for s in samples):.0f} MB")
         goal = 500 if args.store == "embedded" else 400  # issue 20: the engine included, or not
         print(f"peak {peak:.0f} MB; growth after the first tenth {growth:+.1f} MB per million events; "
               f"{args.events / elapsed:,.0f} events/s; goal: ≤ {goal} MB, flat")  # fmt: skip
