@@ -16,6 +16,11 @@ DATABASE = "partnerpulse"
 EMBEDDED_SESSION_TIMEOUT = 4.0
 
 
+def embedded_store(dsn: str) -> bool:
+    """Whether a ClickHouse DSN names the embedded engine (chDB, in this process)."""
+    return dsn.startswith("chdb:")
+
+
 @dataclass(frozen=True)
 class Settings:
     kafka: str | None  # bootstrap servers; None = the embedded broker
@@ -47,7 +52,7 @@ class Settings:
 
     @property
     def embedded_clickhouse(self) -> bool:
-        return self.clickhouse.startswith("chdb:")
+        return embedded_store(self.clickhouse)
 
     @property
     def secrets(self) -> tuple[str, ...]:

@@ -16,7 +16,7 @@ import clickhouse_connect
 from clickhouse_connect.driver import options as client_options
 from clickhouse_connect.driver.client import Client
 
-from streams.config import DATABASE, clickhouse_cluster, redact
+from streams.config import DATABASE, clickhouse_cluster, embedded_store, redact
 from streams.errors import StoreError
 from streams.paths import SCHEMAS_DIR
 
@@ -52,12 +52,12 @@ def connect(dsn: str, migrate: bool = True) -> Client:
     """A client on the PartnerPulse database, created and migrated if needed."""
     target = parse_dsn(dsn)
     cluster = clickhouse_cluster()
-    if cluster and target.dsn.startswith("chdb://"):
+    if cluster and embedded_store(target.dsn):
         raise StoreError(
             f"PARTNERPULSE_CLICKHOUSE_CLUSTER={cluster!r} needs a ClickHouse server cluster, not the embedded engine: "
             "unset it, or point PARTNERPULSE_CLICKHOUSE at the cluster"
         )
-    if target.dsn.startswith("chdb://"):
+    if embedded_store(target.dsn):
         Path(urlsplit(target.dsn).path).mkdir(parents=True, exist_ok=True)
     try:
         client = clickhouse_connect.get_client(dsn=target.dsn)
@@ -68,7 +68,7 @@ def connect(dsn: str, migrate: bool = True) -> Client:
         if migrate:
             apply_migrations(client, cluster)
     except Exception as exc:  # network, server and chDB engine errors alike
-        if target.dsn.startswith("chdb://") and _locked(Path(urlsplit(target.dsn).path)):
+        if embedded_store(target.dsn) and _locked(Path(urlsplit(target.dsn).path)):
             raise StoreError(
                 f"the embedded ClickHouse at {redact(dsn)} is in use by another process "
                 "(a `partnerpulse up` or `demo` on the same data dir?); stop it, or use another PARTNERPULSE_DATA_DIR"

@@ -9,6 +9,7 @@ from functools import partial
 
 from clickhouse_connect.driver.client import Client
 
+from streams.config import embedded_store
 from streams.store.connection import connect
 from streams.store.memory import MemoryRelease
 
@@ -21,7 +22,7 @@ class StoreExecutor:
         self._dsn = dsn
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
         self._client: Client | None = None
-        self._release = MemoryRelease(embedded=dsn.startswith("chdb://"))
+        self._release = MemoryRelease(embedded=embedded_store(dsn))
         # Its own client: chDB admits several in one process, and a server's client must not
         # run two queries at once in one session.
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse-reader")

@@ -51,9 +51,10 @@ class MemoryRelease:
 
     def after_call(self, client: Client) -> bool:
         """Whether memory was given back now."""
-        if not (self._purge or self._trim) or self._clock() - self._last < self._every:
+        now = self._clock()
+        if not (self._purge or self._trim) or now - self._last < self._every:
             return False
-        self._last = self._clock()
+        self._last = now
         if self._purge:
             try:
                 client.command("SYSTEM JEMALLOC PURGE")
