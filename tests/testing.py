@@ -39,7 +39,8 @@ class FakeClock:
 class TestingStore:
     __test__ = False  # a test double, not a test class
     """`run(fn, *args)` calls fn(client, *args) on the event loop's thread. `fail(fn, n)`:
-    the next n calls of fn raise; `hold(fn)`: calls of fn wait until `release()`."""
+    the next n calls of fn raise; `hold(fn)`: calls of fn wait until `release()`;
+    `give_back` (memory, within a call) is only recorded in `calls`."""
 
     def __init__(self, client):
         self.client = client
@@ -58,6 +59,9 @@ class TestingStore:
     def release(self) -> None:
         self._held.clear()
         self._gate.set()
+
+    def give_back(self, client) -> None:
+        self.calls.append("give_back")
 
     async def run(self, fn, *args, **kwargs):
         name = getattr(fn, "__name__", repr(fn))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -24,8 +25,29 @@ MIGRATIONS_DIR = SCHEMAS_DIR / "clickhouse"
 
 # clickhouse-connect imports pandas (and with it pyarrow) the first time a client inserts
 # rows, only to ask whether they came as a DataFrame: ~67 MB resident in every worker,
-# for nothing (rows here are tuples). Set as it sets them when pandas is not installed.
+# for nothing (rows here are tuples); numpy, pyarrow and polars likewise on first use.
+# Set as it sets them when they are not installed.
 client_options.pd = client_options.pd_time_test = None
+client_options.np = client_options.arrow = client_options.pl = None
+
+# What chDB imports, when installed, for its Arrow and DataFrame APIs, which nothing here
+# calls (clickhouse-connect reads chDB's Native output): ~37 MB resident (RSS 288 → 251 MB
+# for an opened store).
+_UNUSED_BY_CHDB = ("pyarrow", "numpy")
+
+
+def _import_chdb() -> None:
+    """Import chDB with `_UNUSED_BY_CHDB` hidden (chDB takes them as optional), then
+    unhidden: a later `import pyarrow` elsewhere in the process works as before."""
+    if "chdb" in sys.modules or any(name in sys.modules for name in _UNUSED_BY_CHDB):
+        return  # already imported (by chDB or by someone who uses them): nothing to save
+    sys.modules.update(dict.fromkeys(_UNUSED_BY_CHDB))  # None: "not installed" to `import`
+    try:
+        import chdb.state  # noqa: F401  (chdb.connect imports it on first use)
+    finally:
+        for name in _UNUSED_BY_CHDB:
+            if sys.modules.get(name, 0) is None:
+                del sys.modules[name]
 
 
 @dataclass(frozen=True)
@@ -59,6 +81,7 @@ def connect(dsn: str, migrate: bool = True) -> Client:
         )
     if embedded_store(target.dsn):
         Path(urlsplit(target.dsn).path).mkdir(parents=True, exist_ok=True)
+        _import_chdb()
     try:
         client = clickhouse_connect.get_client(dsn=target.dsn)
         on_cluster = f" ON CLUSTER '{cluster}'" if cluster else ""

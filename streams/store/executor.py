@@ -40,6 +40,11 @@ class StoreExecutor:
         self._release.after_call(self._client)  # what the embedded engine freed, given back
         return result
 
+    def give_back(self, client: Client) -> None:
+        """What the embedded engine freed, given back now, within a call on the store
+        thread: `write_batch` between its lookups and its insert (step 29)."""
+        self._release.now(client)
+
     def read_ahead(self, fn, *args, **kwargs) -> Future:
         """Run `fn(client, *args, **kwargs)` on the reader thread, with a client of its own:
         a read that goes on while the store thread works (the catch-up reads the metrics of

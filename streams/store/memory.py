@@ -51,10 +51,16 @@ class MemoryRelease:
 
     def after_call(self, client: Client) -> bool:
         """Whether memory was given back now."""
-        now = self._clock()
-        if not (self._purge or self._trim) or now - self._last < self._every:
+        if self._clock() - self._last < self._every:
             return False
-        self._last = now
+        return self.now(client)
+
+    def now(self, client: Client) -> bool:
+        """Give memory back now, whatever the interval: also between the steps of one call
+        (a batch's lookups and its insert, `streams.store.writes.write_batch`)."""
+        if not (self._purge or self._trim):
+            return False
+        self._last = self._clock()
         if self._purge:
             try:
                 client.command("SYSTEM JEMALLOC PURGE")

@@ -134,7 +134,7 @@ class IngestLoop:
                 return
             if len(owned) < len(records):  # a rebalance took some partitions meanwhile
                 records, (batch, classified) = owned, await self.prepare(owned)
-            written = await self.store.run(write_batch, classified)
+            written = await self.store.run(write_batch, classified, between=self.store.give_back)
             await self.send_dead_letters(classified)
             try:
                 await self.reader.commit(records)

@@ -42,9 +42,21 @@ def test_what_a_query_freed_is_given_back_at_most_every_interval(client):
     assert release.after_call(client) and resident_mb(client) < kept / 2
 
 
+def test_within_a_call_memory_is_given_back_now_whatever_the_interval(client):
+    clock = Clock()
+    release = MemoryRelease(embedded=True, every=60.0, clock=clock)
+    assert release.after_call(client)
+    client.command(HEAVY)
+    assert not release.after_call(client)  # within the interval
+    assert release.now(client) and resident_mb(client) < 100
+    client.command(HEAVY)
+    assert not release.after_call(client)  # `now` restarted the interval
+
+
 def test_a_server_is_left_to_manage_its_own_memory():
     release = MemoryRelease(embedded=False, every=0.0)
     assert not release.after_call(None)  # not even the client is touched
+    assert not release.now(None)
 
 
 def test_an_engine_that_cannot_purge_is_warned_about_once_and_trimmed_still(client, caplog):
@@ -53,6 +65,21 @@ def test_an_engine_that_cannot_purge_is_warned_about_once_and_trimmed_still(clie
     with caplog.at_level(logging.WARNING, logger="streams.store.memory"):
         assert release.after_call(client) and release.after_call(client)  # glibc's part still runs
     assert [r.message.count("did not give memory back") for r in caplog.records] == [1]
+
+
+def test_the_store_thread_gives_back_within_a_call_when_asked(store_thread, client):
+    def heavy_then_given_back(c):
+        c.command(HEAVY)
+        kept = resident_mb(c)
+        store_thread.give_back(c)
+        return kept, resident_mb(c)
+
+    async def scenario():
+        await store_thread.run(lambda c: None)  # the interval starts now
+        kept, after = await store_thread.run(heavy_then_given_back)
+        assert kept > 200 and after < kept / 2
+
+    asyncio.run(scenario())
 
 
 def test_the_store_thread_gives_back_after_its_calls_the_reader_does_not(store_thread, client):

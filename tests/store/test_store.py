@@ -80,15 +80,33 @@ def test_migrations_are_recorded_and_idempotent(client):
     assert {"engagement_events", "partners", "dead_letters", "schema_migrations"} <= tables
 
 
-def test_a_client_that_inserts_leaves_pandas_unimported(tmp_path):
-    # clickhouse-connect imports it (~67 MB resident) on a first insert unless told not to.
+def test_a_client_that_inserts_leaves_pandas_arrow_and_numpy_unimported(tmp_path):
+    # clickhouse-connect imports pandas (~67 MB resident) on a first insert unless told not
+    # to, and chDB pyarrow and numpy (~37 MB) when opened; imported on purpose, they work.
     code = ("import sys; from datetime import datetime, UTC; from streams.store.connection import connect; "
             f"c = connect('chdb://{tmp_path}/store'); "
             "c.insert('stream_progress', [('watermark', datetime.now(UTC))], column_names=['name', 'watermark']); "
-            "print('pandas' in sys.modules, c.query('SELECT count() FROM stream_progress').result_rows[0][0])")  # fmt: skip
+            "print(*(m in sys.modules for m in ('pandas', 'pyarrow', 'numpy', 'chdb')), "
+            "c.query('SELECT count() FROM stream_progress').result_rows[0][0]); "
+            "import pyarrow; print(pyarrow.array([1, 2]).sum())")  # fmt: skip
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["False", "1"]
+    assert done.stdout.split() == ["False", "False", "False", "True", "1", "3"]
+
+
+def test_raw_events_merge_at_most_four_parts_at_once(client):
+    # A merge's memory grows with the parts it merges (a buffer per column per part).
+    engine = client.query("SELECT engine_full FROM system.tables WHERE database = currentDatabase() "
+                          "AND name = 'engagement_events'").result_rows[0][0]  # fmt: skip
+    assert "max_parts_to_merge_at_once = 4" in engine
+
+
+def test_a_batch_is_looked_up_then_given_back_then_inserted(client):
+    seen = []
+    written = write_batch(client, classify((raw(f"e-{i}"), ORIGIN) for i in range(3)),
+                          between=lambda c: seen.append(queries.counts(c)["engagement_events"]))  # fmt: skip
+    assert seen == [0] and written.engagements == 3  # once, after the lookups, before the inserts
+    assert queries.counts(client)["engagement_events"] == 3
 
 
 def test_same_source_and_id_is_stored_once_within_and_across_batches(client):

@@ -111,6 +111,17 @@ def test_a_rebalance_during_a_batch_stores_only_the_partitions_still_owned(clien
     asyncio.run(scenario())
 
 
+def test_a_batch_gives_the_store_its_lookups_memory_back_before_inserting(client):
+    async def scenario():
+        store = TestingStore(client)
+        reader = TestingReader([batch(0, 3)])
+        loop = IngestLoop(reader, store, lambda classified: asyncio.sleep(0), batch_size=100)
+        await run_until(loop, lambda: reader.committed)
+        assert store.calls[store.calls.index("write_batch") + 1] == "give_back" and stored(client) == 3
+
+    asyncio.run(scenario())
+
+
 def test_dead_letters_go_out_before_the_commit_and_a_duplicate_counts_once(client):
     async def scenario():
         store = TestingStore(client)
