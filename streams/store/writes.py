@@ -28,13 +28,25 @@ from streams.store.rows import Origin
 class Classified:
     """A batch split by destination; pure data."""
 
-    # Engagements already as their row, a JSON line, keyed by (source, id): built on the
-    # classifying thread, and the parsed event is not kept while the batch waits.
-    engagements: list[tuple[tuple[str, str], bytes]] = field(default_factory=list)
-    profiles: list[Accepted] = field(default_factory=list)
+    # Engagements already as their row, a JSON line, keyed by (source, id), with the
+    # partition they came from: built on the classifying thread, and neither the parsed
+    # event nor the record is kept while the batch waits.
+    engagements: list[tuple[tuple[str, str], bytes, int]] = field(default_factory=list)
+    profiles: list[tuple[Accepted, int]] = field(default_factory=list)  # (profile, partition)
     rejected: list[tuple[Rejected, bytes, Origin]] = field(default_factory=list)
     latest: dict[int, datetime] = field(default_factory=dict)  # partition -> latest accepted event time
     active: dict[tuple[str, int], datetime] = field(default_factory=dict)  # (topic, partition) -> when read
+
+    def only(self, partitions: set[int]) -> Classified:
+        """What came from `partitions` (of the one topic a worker reads): what is left to
+        store once a rebalance took the other partitions."""
+        return Classified(
+            engagements=[e for e in self.engagements if e[2] in partitions],
+            profiles=[p for p in self.profiles if p[1] in partitions],
+            rejected=[r for r in self.rejected if r[2].partition in partitions],
+            latest={p: at for p, at in self.latest.items() if p in partitions},
+            active={key: at for key, at in self.active.items() if key[1] in partitions},
+        )
 
 
 @dataclass(frozen=True)
@@ -55,9 +67,9 @@ def classify(batch: Iterable[tuple[bytes, Origin]]) -> Classified:
             out.rejected.append((result, raw, origin))
             continue
         if result.kind == "profile":
-            out.profiles.append(result)
+            out.profiles.append((result, origin.partition))
         else:
-            out.engagements.append((rows.key(result), json_bytes(rows.engagement_row(result))))
+            out.engagements.append((rows.key(result), json_bytes(rows.engagement_row(result)), origin.partition))
         if origin.partition not in out.latest or result.time > out.latest[origin.partition]:
             out.latest[origin.partition] = result.time
     return out
@@ -130,8 +142,8 @@ def write_batch(
     """Store what `batch` holds that is not stored yet. `between(client)` runs after the
     lookups and before the inserts: a worker gives the lookups' memory back there, so the
     two working sets do not add up (an embedded worker's peak: −17 MB a batch, step 29)."""
-    engagements = _missing(client, "engagement_events", batch.engagements)
-    profiles = _missing(client, "partners", ((rows.key(p), p) for p in batch.profiles))
+    engagements = _missing(client, "engagement_events", ((key, row) for key, row, _ in batch.engagements))
+    profiles = _missing(client, "partners", ((rows.key(p), p) for p, _ in batch.profiles))
     dead = _missing(client, "dead_letters", ((rows.dead_letter_id(r[2]), r) for r in batch.rejected))
     between(client)
     # Dead letters first, events last: if the worker dies in between, the redelivered

@@ -4,7 +4,7 @@ The commit order, each step only after the one before succeeded:
 1. read up to `batch_size` records (`BatchReader.get`);
 2. classify them on a thread of their own (validation, rows as JSON lines), overlapping
    with the store thread writing the previous batch;
-3. keep the records of partitions this worker still owns (a rebalance may have come);
+3. keep what came from partitions this worker still owns (a rebalance may have come);
 4. write: dead letters first, profiles, events last (`streams.store.writes`);
 5. send the dead letters to the dead-letter topic;
 6. commit the offsets. A crash before this step redelivers the batch, and the
@@ -18,10 +18,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from streams.broker.reader import next_offsets
 from streams.store.rows import Origin
@@ -35,6 +37,28 @@ BATCH_WITHIN = 0.5
 MAX_RETRY_DELAY = 30.0
 # Batches read ahead of the one being stored, at most (memory, and back-pressure).
 IN_FLIGHT = 2
+
+
+class Extent(NamedTuple):
+    """What a batch keeps of its records from one partition once they are classified:
+    their last offset (to commit) and how many (to count). The records themselves are let
+    go: two batches in flight held ~20 MB of them (step 30)."""
+
+    topic: str
+    partition: int
+    offset: int
+    records: int
+
+
+def extents(records) -> list[Extent]:
+    """One extent per (topic, partition) among `records`, in the order first read."""
+    last: dict[tuple[str, int], int] = {}
+    counts: Counter[tuple[str, int]] = Counter()
+    for r in records:
+        key = (r.topic, r.partition)
+        last[key] = max(r.offset, last.get(key, r.offset))
+        counts[key] += 1
+    return [Extent(topic, partition, offset, counts[topic, partition]) for (topic, partition), offset in last.items()]
 
 
 @dataclass
@@ -115,44 +139,44 @@ class IngestLoop:
         """Was a batch stored in the last `within` seconds (a backlog streaming in)?"""
         return self.clock() - self.last_stored < within
 
-    async def prepare(self, records: list) -> tuple[list, Classified]:
-        """(raw, origin) pairs and their classification, on the classifying thread."""
+    async def prepare(self, records: list) -> tuple[list[Extent], Classified]:
+        """The records' extents and their classification, on the classifying thread."""
         now = datetime.now(UTC)
 
-        def pairs_and_classes() -> tuple[list, Classified]:
+        def classified() -> tuple[list[Extent], Classified]:
             batch = [(r.value or b"", Origin(r.topic, r.partition, r.offset, now, tuple(getattr(r, "headers", None) or ())))
                      for r in records]  # fmt: skip
-            return batch, classify(batch)
+            return extents(records), classify(batch)
 
-        return await asyncio.get_running_loop().run_in_executor(self._classifier, pairs_and_classes)
+        return await asyncio.get_running_loop().run_in_executor(self._classifier, classified)
 
-    async def store_batch(self, records: list, batch: list, classified: Classified) -> None:
+    async def store_batch(self, read: list[Extent], classified: Classified) -> None:
         """Steps 3–6 for one batch (the part of it this worker still owns)."""
         async with self.reader.storing:
-            owned = await self.reader.owned(records)
+            owned = await self.reader.owned(read)
             if not owned:
                 return
-            if len(owned) < len(records):  # a rebalance took some partitions meanwhile
-                records, (batch, classified) = owned, await self.prepare(owned)
+            if len(owned) < len(read):  # a rebalance took some partitions meanwhile
+                read, classified = owned, classified.only({e.partition for e in owned})
             written = await self.store.run(write_batch, classified, between=self.store.give_back)
             await self.send_dead_letters(classified)
             try:
-                await self.reader.commit(records)
+                await self.reader.commit(read)
             except Exception as exc:  # e.g. a rebalance in between; redelivery is harmless
                 log.warning("could not commit offsets (%s); the batch will be read again", type(exc).__name__)
-            self.processed.add(len(batch), written)
+            self.processed.add(sum(e.records for e in read), written)
             self.last_stored = self.clock()
             # Stored (whether or not the commit went through): what waits for it may go on.
-            for tp, offset in next_offsets(records).items():
+            for tp, offset in next_offsets(read).items():
                 self.committed[tp.partition] = max(offset, self.committed.get(tp.partition, 0))
             async with self._stored:
                 self._stored.notify_all()
 
-    async def store_until_stored(self, records: list, batch: list, classified: Classified) -> None:
+    async def store_until_stored(self, read: list[Extent], classified: Classified) -> None:
         failures = 0
         while True:
             try:
-                await self.store_batch(records, batch, classified)
+                await self.store_batch(read, classified)
                 self.store_error = None
                 return
             except Exception as exc:
@@ -160,7 +184,7 @@ class IngestLoop:
                 delay = retry_delay(failures)
                 self.store_error = self.describe(exc)
                 log.error("storing a batch of %d failed (attempt %d, retrying in %.1f s): %s",
-                          len(records), failures, delay, self.store_error)  # fmt: skip
+                          sum(e.records for e in read), failures, delay, self.store_error)  # fmt: skip
                 await self.sleep(delay)
 
     async def _read_forever(self, prepared: asyncio.Queue, room: asyncio.Semaphore) -> None:
@@ -171,7 +195,8 @@ class IngestLoop:
                 if records:
                     self.last_read = self.clock()
                     self.in_flight += 1
-                    await prepared.put((records, *await self.prepare(records)))
+                    await prepared.put(await self.prepare(records))
+                    del records  # classified now: not held while the next read waits for room
                 else:
                     room.release()
         except Exception as exc:
@@ -189,6 +214,7 @@ class IngestLoop:
                 if isinstance(item, Exception):
                     raise item
                 await self.store_until_stored(*item)
+                del item  # stored: not held while the next batch is awaited
                 self.in_flight -= 1
                 room.release()
                 self.on_stored()

@@ -109,6 +109,19 @@ def test_a_batch_is_looked_up_then_given_back_then_inserted(client):
     assert queries.counts(client)["engagement_events"] == 3
 
 
+def test_what_a_batch_holds_from_some_partitions_is_what_they_alone_classify_to():
+    # After a rebalance a worker stores what came from the partitions it kept; the records
+    # themselves are gone by then (streams.worker.ingest_loop).
+    profile = orjson.dumps({"specversion": "1.0", "id": "pr-1", "source": "crm", "type": "partner.profile",
+                            "time": "2026-11-20T15:00:00Z", "subject": "acme", "data": {"name": "Acme"}})  # fmt: skip
+    values = [raw(f"e-{i}", subject=f"p{i}", time=f"2026-11-{10 + i}T15:00:00Z") for i in range(9)]
+    values += [b"{not json", profile, raw("e-0")]  # a dead letter, a profile, a duplicate
+    records = [(v, ORIGIN._replace(partition=i % 3, offset=i)) for i, v in enumerate(values)]
+    kept = classify(records).only({0, 2})
+    assert kept == classify([r for r in records if r[1].partition in {0, 2}])
+    assert (len(kept.engagements), len(kept.profiles), len(kept.rejected), sorted(kept.latest)) == (7, 0, 1, [0, 2])
+
+
 def test_same_source_and_id_is_stored_once_within_and_across_batches(client):
     first = write(client, raw("a"), raw("a"), raw("b"), raw("a", source="other"))
     assert (first.engagements, first.duplicates) == (3, 1)

@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from streams.store.writes import write_batch
-from streams.worker.ingest_loop import IN_FLIGHT, IngestLoop, retry_delay
+from streams.worker.ingest_loop import IN_FLIGHT, Extent, IngestLoop, extents, retry_delay
 from tests.testing import FakeClock, Record, TestingReader, TestingStore
 
 
@@ -120,6 +120,11 @@ def test_a_batch_gives_the_store_its_lookups_memory_back_before_inserting(client
         assert store.calls[store.calls.index("write_batch") + 1] == "give_back" and stored(client) == 3
 
     asyncio.run(scenario())
+
+
+def test_a_classified_batch_keeps_of_its_records_one_extent_per_partition():
+    records = batch(5, 3, partition=0) + batch(10, 2, partition=1) + batch(4, 1, partition=0)
+    assert extents(records) == [Extent("engagement-events", 0, 7, 4), Extent("engagement-events", 1, 11, 2)]
 
 
 def test_dead_letters_go_out_before_the_commit_and_a_duplicate_counts_once(client):
