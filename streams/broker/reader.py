@@ -41,7 +41,7 @@ REFUSALS = {
 
 
 def next_offsets(records: Iterable[ConsumerRecord]) -> dict[TopicPartition, int]:
-    """What to commit after `records` are stored: one past the last offset per partition."""
+    """What to commit after `records` (or extents) are stored: one past the last offset per partition."""
     out: dict[tuple[str, int], int] = {}  # plain tuples: no TopicPartition per record on the hot path
     for r in records:
         key = (r.topic, r.partition)
@@ -104,8 +104,9 @@ class BatchReader(ConsumerRebalanceListener):
         """One worker evaluates: whoever holds partition 0 (every partition has one owner)."""
         return 0 in self.partitions()
 
-    async def owned(self, records: list[ConsumerRecord]) -> list[ConsumerRecord]:
-        """Wait out a rebalance, then keep the records of partitions this worker owns.
+    async def owned(self, records: list) -> list:
+        """Wait out a rebalance, then keep the records (or a batch's extents: anything with a
+        topic and a partition) of partitions this worker owns.
 
         Call with `storing` held: no rebalance can then begin until it is released."""
         while not self._settled.is_set():
@@ -133,7 +134,8 @@ class BatchReader(ConsumerRebalanceListener):
         tps = [tp for tp in self._consumer.assignment() if tp.topic == self.topic]
         return {tp.partition: offset for tp, offset in (await self._consumer.end_offsets(tps)).items()}
 
-    async def commit(self, records: list[ConsumerRecord]) -> None:
+    async def commit(self, records: list) -> None:
+        """Commit past `records` (or extents: their last offsets)."""
         await self._consumer.commit(next_offsets(records))
 
     async def on_partitions_revoked(self, revoked) -> None:

@@ -44,6 +44,8 @@ def _import_chdb() -> None:
     sys.modules.update(dict.fromkeys(_UNUSED_BY_CHDB))  # None: "not installed" to `import`
     try:
         import chdb.state  # noqa: F401  (chdb.connect imports it on first use)
+    except ImportError:
+        pass  # a chDB that needs them after all: clickhouse-connect imports it as it is
     finally:
         for name in _UNUSED_BY_CHDB:
             if sys.modules.get(name, 0) is None:
