@@ -63,9 +63,9 @@ def worker(work: Path, bootstrap: str, clickhouse: str | None = None, batch_size
 
 
 def rss_mb(pid: int, field: str = "VmRSS") -> float:
-    """Resident memory in MB: all of it (VmRSS), its highest so far (VmHWM), or its anonymous part (RssAnon: the
-    process's own) or file-backed part (RssFile: mapped code such as the chDB library,
-    shared and reclaimable)."""
+    """Resident memory in MB: all of it (VmRSS), its highest so far (VmHWM), its anonymous
+    part (RssAnon: the process's own) or its file-backed part (RssFile: mapped code such
+    as the chDB library, shared and reclaimable)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024

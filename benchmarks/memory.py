@@ -4,8 +4,9 @@ with history?
 Produces N realistic events, starts one worker and samples its resident set size
 (VmRSS) every half second until every record is stored. Prints RSS at each tenth of
 the way and the peak: the kernel's high-water mark (VmHWM), exact, which the samples
-would miss when it lasts less than half a second (as an insert's working set does). Baseline in the same run: the RSS of the idle worker before
-the first record arrives, and the growth per million events after the first tenth.
+would miss when it lasts less than half a second (as an insert's working set does).
+Baseline in the same run: the RSS of the idle worker before the first record arrives,
+and the growth per million events after the first tenth.
 
 `--store embedded` (default) runs the ClickHouse engine (chDB) inside the worker, as
 `partnerpulse up` does by default; `--store server` gives the worker a ClickHouse
@@ -75,7 +76,7 @@ def measure(args, work: Path, clickhouse: str | None) -> None:
         sampled = max(s[1] for s in samples)
         first = next(s[1] for s in samples if s[0] >= args.events // 10)
         growth = (samples[-1][1] - first) / (args.events * 0.9 / 1e6)
-        # The rest of RSS is file-backed: mapped code (the chDB library ~240 MB), shared and
+        # The rest of RSS is file-backed: mapped code (the chDB library ~220 MB), shared and
         # reclaimable; the goal is on RSS all the same.
         print(f"anonymous part: peak {max(s[2] for s in samples):.0f} MB")
         goal = 500 if args.store == "embedded" else 400  # issue 20: the engine included, or not

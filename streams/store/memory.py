@@ -51,16 +51,18 @@ class MemoryRelease:
 
     def after_call(self, client: Client) -> bool:
         """Whether memory was given back now."""
-        if self._clock() - self._last < self._every:
-            return False
-        return self.now(client)
+        at = self._clock()
+        return at - self._last >= self._every and self._give_back(client, at)
 
     def now(self, client: Client) -> bool:
         """Give memory back now, whatever the interval: also between the steps of one call
         (a batch's lookups and its insert, `streams.store.writes.write_batch`)."""
+        return self._give_back(client, self._clock())
+
+    def _give_back(self, client: Client, at: float) -> bool:
         if not (self._purge or self._trim):
             return False
-        self._last = self._clock()
+        self._last = at
         if self._purge:
             try:
                 client.command("SYSTEM JEMALLOC PURGE")
