@@ -27,7 +27,6 @@ from pathlib import Path
 from common import iter_records, produce, rss_mb, worker
 
 from streams.broker.embedded import embedded_broker, ensure_topics
-from tests.chdb_server import StoreProcess
 
 
 def main() -> None:
@@ -37,7 +36,13 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, help="the worker's PARTNERPULSE_BATCH_SIZE (default: its default)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="pp-memory-"))
-    server = StoreProcess(work / "server").start() if args.store == "server" else None
+    server = None
+    if args.store == "server":
+        # Imported only here: it imports chDB, and a library mapped by this process too
+        # would be shared with the worker's, which the kernel then does not page out.
+        from tests.chdb_server import StoreProcess
+
+        server = StoreProcess(work / "server").start()
     try:
         measure(args, work, server.dsn if server else None)
     finally:

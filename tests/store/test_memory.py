@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import mmap
 import re
+import subprocess
+import sys
 
-from streams.store.memory import MemoryRelease
+from streams.paths import ROOT
+from streams.store.memory import MemoryRelease, page_out
 
 # About 300 MB of jemalloc's pages, freed (but kept) once the query ends.
 HEAVY = "SELECT groupArray(number) FROM numbers(8000000) FORMAT Null"
@@ -92,3 +96,36 @@ def test_the_store_thread_gives_back_after_its_calls_the_reader_does_not(store_t
         assert resident_mb(client) < kept / 2
 
     asyncio.run(scenario())
+
+
+def resident_file_mb() -> float:
+    with open("/proc/self/status") as status:
+        return int(next(line for line in status if line.startswith("RssFile:")).split()[1]) / 1024
+
+
+def test_a_mapped_file_is_paged_out_and_reads_back_the_same(tmp_path):
+    path = tmp_path / "data"
+    path.write_bytes(bytes(range(256)) * 32768)  # 8 MB
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ) as mapped:
+        content = bytes(mapped)  # every page read: resident
+        before = resident_file_mb()
+        assert page_out(str(tmp_path / "other")) == 0  # not mapped: nothing advised
+        assert page_out(str(path)) == 8 * 2**20
+        assert before - resident_file_mb() > 6
+        assert bytes(mapped) == content
+
+
+def test_the_engines_start_up_code_is_paged_out_once_the_store_is_open(tmp_path):
+    # Importing chDB leaves 180–280 MB of its library resident; the first give-back returns
+    # it to the kernel, and the engine works on, faulting back what it runs.
+    code = ("from streams.store.connection import connect; from streams.store.memory import MemoryRelease; "
+            "from tests.store.test_memory import resident_file_mb as rss; "
+            f"c = connect('chdb://{tmp_path}/store'); release = MemoryRelease(embedded=True, every=0.0); "
+            "opened = rss(); release.after_call(c); paged = rss(); "
+            "n = c.query('SELECT count() FROM system.tables').result_rows[0][0]; release.after_call(c); "
+            "print(round(opened), round(paged), round(rss()), n > 0)")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    opened, paged, later, answered = done.stdout.split()
+    assert int(opened) > 100 and int(paged) < int(opened) / 4, done.stdout
+    assert answered == "True" and int(later) < int(opened) / 2, done.stdout  # not paged back in whole
