@@ -53,13 +53,13 @@ def _raw_rows(scoring: Scoring) -> str:
     """Raw events with their quality minutes (a WHERE may follow)."""
     return f"""SELECT partner_id, time, type, initiated_by, ecosystem_partners AS eco,
                       duration_minutes * {scoring.weight_sql()} AS q
-               FROM engagement_events"""
+               FROM engagement_events_by_time"""
 
 
 # Events up to M without reading them: whole days from the rollup (its totals by day are a
 # projection), and those exactly on M.
 _EVENTS_UNTIL = f"""(SELECT sum(engagements) FROM partner_daily WHERE day < toDate({{m:{_TIME}}}))
-                  + (SELECT count() FROM engagement_events WHERE time = {{m:{_TIME}}})"""
+                  + (SELECT count() FROM engagement_events_by_time WHERE time = {{m:{_TIME}}})"""
 
 
 def build_state(client: Client, midnight: datetime, scoring: Scoring) -> None:

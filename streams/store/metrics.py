@@ -187,7 +187,7 @@ FROM
                    toUInt64(initiated_by = 'partner') AS np,
                    duration_minutes * {{weight}} AS q, {_TYPE_BIT} AS type_bit, ecosystem_partners AS eco,
                    time AS first_t, time AS last_t
-            FROM engagement_events
+            FROM engagement_events_by_time
             WHERE toDate(time) IN {{edge_days:Array(Date)}} AND time <= {{to_t:{_TIME}}} {{partner_filter}}
         )
         {{raw_join}}
@@ -376,7 +376,7 @@ def _read_raw(client: Client, frames: list[tuple[datetime, ...]]) -> list[tuple[
     taken = set()
     if midnights:
         taken = {aware(t) for (t,) in client.query(
-            f"SELECT DISTINCT time FROM engagement_events WHERE time IN {{instants:Array({_TIME})}}",
+            f"SELECT DISTINCT time FROM engagement_events_by_time WHERE time IN {{instants:Array({_TIME})}}",
             parameters={"instants": [_ts(e) for e in midnights]},
         ).result_rows}  # fmt: skip
     whole = set(midnights) - taken

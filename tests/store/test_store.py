@@ -14,7 +14,7 @@ from streams.formats import json_bytes
 from streams.rules.scoring import load_scoring
 from streams.rules.watermark import midnights_between
 from streams.store import connection as store
-from streams.store import metrics
+from streams.store import metrics, rows
 from streams.store import reads as queries
 from streams.store.rows import Origin
 from streams.store.writes import classify, write_batch
@@ -80,6 +80,52 @@ def test_migrations_are_recorded_and_idempotent(client):
     assert {"engagement_events", "partners", "dead_letters", "schema_migrations"} <= tables
 
 
+def _by_time(client) -> list:
+    return client.query("SELECT source, id, time, partner_id FROM engagement_events_by_time ORDER BY id").result_rows
+
+
+def test_an_earlier_store_gets_its_raw_events_in_time_order_once_and_kept_current(tmp_path):
+    # Migration 0014 replaces the `by_time` projection with a table of its own.
+    client = store.connect(f"chdb://{tmp_path / 'clickhouse'}", migrate=False)
+    try:
+        client.command("CREATE TABLE schema_migrations (version UInt32, name String, applied_at DateTime64(3, 'UTC') "
+                       "DEFAULT now64(3)) ENGINE = MergeTree ORDER BY version")  # fmt: skip
+        for version, name, path in store.migration_files():
+            if version < 14:
+                for statement in store.split_statements(path.read_text()):
+                    client.command(statement)
+                client.insert("schema_migrations", [(version, name)], column_names=["version", "name"])
+        write(client, *(raw(f"e-{i}", subject=f"p{i}", time=f"2026-11-{10 + i}T15:00:00Z") for i in range(5)))
+        assert store.apply_migrations(client)[0] == 14
+        stored = client.query("SELECT source, id, time, partner_id FROM engagement_events ORDER BY id").result_rows
+        assert len(stored) == 5 and _by_time(client) == stored
+        projections = client.query("SELECT name FROM system.projections WHERE database = currentDatabase() "
+                                   "AND table = 'engagement_events'").result_rows  # fmt: skip
+        assert projections == []
+
+        write(client, raw("e-5", subject="p5", time="2026-11-25T15:00:00Z"), raw("e-0"))  # one new, one again
+        path = next(p for v, _, p in store.migration_files() if v == 14)
+        for statement in store.split_statements(path.read_text()):  # a re-run after a crash copies nothing
+            client.command(statement)
+        assert len(_by_time(client)) == 6
+        assert _by_time(client) == client.query("SELECT source, id, time, partner_id FROM engagement_events "
+                                                "ORDER BY id").result_rows  # fmt: skip
+    finally:
+        client.close()
+
+
+def test_an_event_stored_twice_past_the_sink_is_merged_away_in_time_order_too(client):
+    # The sink never inserts a duplicate; both tables drop one that got past it, at a merge.
+    row = classify([(raw("e-1"), ORIGIN)]).engagements[0][1]
+    for _ in range(2):
+        client.raw_insert("engagement_events", rows.ENGAGEMENT_COLUMNS, row + b"\n", fmt="JSONCompactEachRow",
+                          settings={"date_time_input_format": "best_effort"})  # fmt: skip
+    assert len(_by_time(client)) == 2
+    client.command("OPTIMIZE TABLE engagement_events FINAL")
+    client.command("OPTIMIZE TABLE engagement_events_by_time FINAL")
+    assert queries.counts(client)["engagement_events"] == 1 and len(_by_time(client)) == 1
+
+
 def test_a_client_that_inserts_leaves_pandas_arrow_and_numpy_unimported(tmp_path):
     # clickhouse-connect imports pandas (~67 MB resident) on a first insert unless told not
     # to, and chDB pyarrow and numpy (~37 MB) when opened; imported on purpose, they work.
@@ -94,11 +140,14 @@ def test_a_client_that_inserts_leaves_pandas_arrow_and_numpy_unimported(tmp_path
     assert done.stdout.split() == ["False", "False", "False", "True", "1", "3"]
 
 
-def test_raw_events_merge_at_most_four_parts_at_once(client):
-    # A merge's memory grows with the parts it merges (a buffer per column per part).
+@pytest.mark.parametrize("table", ["engagement_events", "engagement_events_by_time"])
+def test_raw_events_merge_at_most_four_parts_at_once_column_by_column(client, table):
+    # A merge's memory grows with the parts it merges (a buffer per column per part), and
+    # with the columns it merges at once (migrations 0013-0015).
     engine = client.query("SELECT engine_full FROM system.tables WHERE database = currentDatabase() "
-                          "AND name = 'engagement_events'").result_rows[0][0]  # fmt: skip
+                          "AND name = {t:String}", parameters={"t": table}).result_rows[0][0]  # fmt: skip
     assert "max_parts_to_merge_at_once = 4" in engine
+    assert "vertical_merge_algorithm_min_columns_to_activate = 1" in engine
 
 
 def test_a_batch_is_looked_up_then_given_back_then_inserted(client):
