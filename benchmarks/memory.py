@@ -81,8 +81,8 @@ def measure(args, work: Path, clickhouse: str | None) -> None:
         sampled = max(s[1] for s in samples)
         first = next(s[1] for s in samples if s[0] >= args.events // 10)
         growth = (samples[-1][1] - first) / (args.events * 0.9 / 1e6)
-        # The rest of RSS is file-backed: mapped code (the chDB library ~220 MB), shared and
-        # reclaimable; the goal is on RSS all the same.
+        # The rest of RSS is file-backed: mapped code (of the chDB library, ~120 MB once its
+        # start-up pages are handed back: step 31), reclaimable; the goal is on RSS all the same.
         print(f"anonymous part: peak {max(s[2] for s in samples):.0f} MB")
         goal = 500 if args.store == "embedded" else 400  # issue 20: the engine included, or not
         print(f"peak {high_water:.0f} MB (highest sample {sampled:.0f}); growth after the first tenth "
