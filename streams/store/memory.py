@@ -15,7 +15,7 @@ Once, at the first give-back after the store opened, the chDB library's pages ar
 back to the kernel too (`page_out`): importing chDB runs ClickHouse's start-up code
 (registering every function, format and engine), which left ~280 MB of the 555 MB
 library resident, most of it never run again. They are clean pages of a file, so the
-kernel reclaims them at once; what the worker goes on running faults back in (~110 MB).
+kernel reclaims them at once; what the worker goes on running faults back in (~110–130 MB).
 Ingesting 2M events, store-only: peak 634 → 479 MB (benchmarks/README.md, step 31).
 
 A ClickHouse server manages its own memory: with one, nothing is done here.
@@ -54,8 +54,8 @@ _LIBRARY_MODULE = "chdb._chdb"  # the extension that holds all of ClickHouse
 def page_out(path: str) -> int:
     """Ask the kernel to reclaim now the resident pages of every mapping of the file at
     `path` in this process; the bytes of mappings advised. The pages are read back from
-    the file when used again, so nothing is lost; a kernel without MADV_PAGEOUT refuses
-    (EINVAL), and then this only costs the call."""
+    the file when used again, so nothing is lost. OSError if the kernel refuses (EINVAL
+    before Linux 5.4); pages another process maps too are left as they are."""
     madvise = ctypes.CDLL(None, use_errno=True).madvise
     madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
     advised = 0
