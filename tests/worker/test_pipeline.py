@@ -135,7 +135,9 @@ def events(n: int, prefix: str = "r") -> list[tuple[bytes, bytes]]:
 
 
 def test_worker_killed_mid_stream_neither_loses_nor_double_counts(tmp_path, settings, any_broker):
-    n = 100_000  # /status answers after the batch in hand, so leave several batches to kill in
+    # /status answers after the batches in hand (its counts wait for the store thread), so
+    # leave many batches to kill in: at 100k (5 batches) a fast worker once stored them all.
+    n = 200_000
     bootstrap = any_broker
     external = dataclasses.replace(settings, kafka=bootstrap, session_timeout=6.0, heartbeat_interval=1.0)
     external.data_dir.mkdir(parents=True)
