@@ -66,6 +66,26 @@ def client(tmp_path):
 
 
 @pytest.fixture
+def store_before(tmp_path, monkeypatch):
+    """A chDB store as an earlier version left it: `store_before(N)` applies the migrations
+    before version N only (store.apply_migrations then applies the rest, as on upgrade)."""
+    opened = []
+
+    def before(version: int):
+        client = store.connect(f"chdb://{tmp_path / 'clickhouse'}", migrate=False)
+        opened.append(client)
+        every = store.migration_files
+        with monkeypatch.context() as m:
+            m.setattr(store, "migration_files", lambda cluster=None: [f for f in every(cluster) if f[0] < version])
+            store.apply_migrations(client)
+        return client
+
+    yield before
+    for client in opened:
+        client.close()
+
+
+@pytest.fixture
 def store_thread(client, tmp_path):
     """The worker's store thread and its reader on the `client` fixture's store, each with
     a client of its own (chDB admits several in one process), as in a worker."""

@@ -139,7 +139,7 @@ def test_cluster_variant_keeps_every_name_the_queries_use(client):
     single = {r[0] for r in client.query("SHOW TABLES").result_rows} - {"schema_migrations"}
     created = set()
     for _, statement in cluster_statements():
-        if changed := re.match(r"(?:ALTER TABLE (\w+) ON CLUSTER|INSERT INTO (\w+)\s)", statement):
+        if changed := re.match(r"(?:(?:ALTER|TRUNCATE) TABLE (\w+) ON CLUSTER|INSERT INTO (\w+)\s)", statement):
             assert {changed.group(1), f"{changed.group(2)}_local"} & created, statement[:80]
             continue
         match = re.match(r"CREATE (?:TABLE|VIEW|MATERIALIZED VIEW) IF NOT EXISTS (\w+) ON CLUSTER", statement)

@@ -6,10 +6,13 @@ per ecosystem partner in the activity window, the rhythm year's days (how many, 
 and last) and the sorted gaps between them, first and last engagement. Sums and counts
 move by addition, so as of T later the same day it is the state plus the events in (M, T]
 minus those that left a window, i.e. those in (M − w, T − w] for each window start w: a
-few hours of raw rows instead of months of the rollup. The year's days change only at its
-ends: its first day leaves once its last engagement has (with the gap after it), T's day
-joins (with the gap before it). Exact by construction: the windows of both ways are the
-same half-open intervals of event time.
+few hours of raw rows instead of months of the rollup. Those that left are known at M, and
+the state keeps them (`leaving`: the day after each window start), so only the events
+since M are read from the raw events: parts filled out of time order each hold a little
+of every slice, and reading seven slices from every part cost more than the rest. The
+year's days change only at its ends: its first day leaves once its last engagement has
+(with the gap after it), T's day joins (with the gap before it). Exact by construction:
+the windows of both ways are the same half-open intervals of event time.
 
 The state is used only when it is exactly M's: built with this scoring file, complete
 (all its rows visible) and with no event up to M stored since (the count of such events
@@ -19,7 +22,7 @@ unchanged). Otherwise — or with no state at M — the caller computes health i
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -67,6 +70,7 @@ def build_state(client: Client, midnight: datetime, scoring: Scoring) -> None:
     replacing the state before it."""
     frame = dict(zip(_EDGES, frames_at([midnight], scoring)[0], strict=True))
     params: dict[str, Any] = {name: _ts(t) for name, t in frame.items()}
+    params.update({f"{name}_next": _ts(t + timedelta(days=1)) for name, t in frame.items()})
     # Raw rows from the month of the earliest window start; before it only first and last
     # engagement count, from `partner_months` (so a build reads about a year, not all history).
     since = min(frame.values()).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
@@ -77,15 +81,18 @@ def build_state(client: Client, midnight: datetime, scoring: Scoring) -> None:
 
     sums = ",\n".join(f"sumIf({_VALUE.get(c, '1')}, {within(s, e)}) AS {c}" for c, (s, e) in _WINDOWS.items())
     year = within("rhythm_from")
+    # The events each window's start passes in the day after the midnight (T is in that day).
+    leaving = " OR ".join(f"({within(e, f'{e}_next')})" for e in _EDGES if e != "as_of")
     client.command(
         f"""
         INSERT INTO partner_state (midnight, partner_id, scoring, events, partners, {", ".join(_WINDOWS)},
                                    type_counts, eco_counts, days, first_day, last_day, gaps, first_gap,
-                                   first_day_events, first_time, last_time)
+                                   first_day_events, first_time, last_time, leaving)
         SELECT {{m:{_TIME}}}, partner_id, {{scoring:String}}, ({_EVENTS_UNTIL}), toUInt32(count() OVER ()),
                {", ".join(_WINDOWS)}, type_counts, eco_counts, length(year) AS days, year[1], year[-1],
                arraySort(arrayPopFront(arrayDifference(arrayMap(d -> toInt32(d), year)))),
-               if(days >= 2, toInt32(year[2]) - toInt32(year[1]), 0), first_day_events, first_time, last_time
+               if(days >= 2, toInt32(year[2]) - toInt32(year[1]), 0), first_day_events, first_time, last_time,
+               leaving
         FROM
         (
             SELECT partner_id, {sums},
@@ -95,7 +102,8 @@ def build_state(client: Client, midnight: datetime, scoring: Scoring) -> None:
                         AS Map(String, UInt64)) AS eco_counts,
                    arraySort(groupUniqArrayIf(toDate(time), {year})) AS year,
                    countIf({year} AND toDate(time) = toDate({{rhythm_from:{_TIME}}})) AS first_day_events,
-                   min(time) AS first_time, max(time) AS last_time
+                   min(time) AS first_time, max(time) AS last_time,
+                   groupArrayIf((time, type, initiated_by, eco, q), {leaving}) AS leaving
             FROM
             (
                 {_raw_rows(scoring)} WHERE time >= {{since:{_TIME}}} AND time <= {{as_of:{_TIME}}}
@@ -155,7 +163,8 @@ FROM
            toInt32(toDate({{m:{_TIME}}})) - toInt32(s.last_day) AS joined,
            if(d.arrived > 0 AND s.days > toUInt32(left) AND joined > 0, arraySort(arrayPushBack(kept, joined)), kept)
                AS gaps
-    FROM (SELECT *, 1 AS stated FROM partner_state FINAL WHERE midnight = {{m:{_TIME}}} {{filter}}) AS s
+    FROM (SELECT * EXCEPT (leaving), 1 AS stated FROM partner_state FINAL WHERE midnight = {{m:{_TIME}}} {{filter}})
+        AS s
     FULL OUTER JOIN
     (
         SELECT partner_id, {_DELTAS},
@@ -164,7 +173,23 @@ FROM
                     AS Map(String, Int64)) AS eco_change,
                sum(passed_as_of) AS arrived, sum(passed_rhythm_from) AS left_first_day,
                minIf(time, passed_as_of = 1) AS first_new, maxIf(time, passed_as_of = 1) AS last_new
-        FROM (SELECT *, {_PASSED} FROM ({{raw_rows}} WHERE ({_IN_ANY}) {{filter}}))
+        FROM
+        (
+            SELECT *, {_PASSED}
+            FROM
+            (
+                -- Those that passed a window's start, from the state; those since the midnight.
+                SELECT * FROM
+                (
+                    SELECT partner_id, l.time AS time, l.type AS type, l.initiated_by AS initiated_by, l.eco AS eco,
+                           l.q AS q
+                    FROM partner_state FINAL ARRAY JOIN leaving AS l WHERE midnight = {{m:{_TIME}}} {{filter}}
+                )
+                WHERE {_IN_ANY}
+                UNION ALL
+                {{raw_rows}} WHERE time > {{as_of_m:{_TIME}}} AND time <= {{as_of_t:{_TIME}}} {{filter}}
+            )
+        )
         GROUP BY partner_id
     ) AS d USING partner_id
 ))

@@ -11,7 +11,8 @@ import pytest
 
 from streams.reporting.health_rows import health
 from streams.rules.scoring import load_scoring
-from streams.store.health_state import build_state, metrics_from_state
+from streams.store import connection as store
+from streams.store.health_state import _EVENTS_UNTIL, _usable, build_state, fingerprint, metrics_from_state
 from streams.store.metrics import compute_metrics
 from tests import oracle
 from tests.store.test_fit_store import load
@@ -127,3 +128,24 @@ def test_the_rhythm_s_first_day_leaves_with_its_gap_and_today_joins_with_one(cli
         t = midnight + timedelta(hours=hours)
         (fast,) = metrics_from_state(client, t, scoring)
         assert fast.usual_gap_days == gap == compute_metrics(client, t, scoring)[0].usual_gap_days
+
+
+def test_a_state_built_before_migration_16_is_dropped_and_health_stays_exact(store_before):
+    """A state without the events passing the windows' starts (built by an earlier version)
+    would read none: 0016 drops it, health is computed in full until the next build."""
+    client = store_before(16)
+    load(client, EVENTS)
+    midnight = START + timedelta(days=130)
+    t = midnight + timedelta(hours=23)
+    client.command(  # a state that version built: complete, current, of this scoring file
+        f"INSERT INTO partner_state (midnight, partner_id, scoring, events, partners) "
+        f"SELECT {{m:DateTime64(3, 'UTC')}}, 'p', {{s:String}}, ({_EVENTS_UNTIL}), 1",
+        parameters={"m": midnight.replace(tzinfo=None), "s": fingerprint(SCORING)},
+    )
+    assert _usable(client, midnight, SCORING)
+    assert store.apply_migrations(client)[0] == 16
+    assert client.query("SELECT count() FROM partner_state").result_rows == [(0,)]
+    assert metrics_from_state(client, t, SCORING) is None  # so health is computed in full
+    build_state(client, midnight, SCORING)
+    assert client.query("SELECT sum(length(leaving)) > 0 FROM partner_state").result_rows == [(1,)]
+    assert_same(metrics_from_state(client, t, SCORING), compute_metrics(client, t, SCORING))

@@ -84,31 +84,24 @@ def _by_time(client) -> list:
     return client.query("SELECT source, id, time, partner_id FROM engagement_events_by_time ORDER BY id").result_rows
 
 
-def test_an_earlier_store_gets_its_raw_events_in_time_order_once_and_kept_current(tmp_path, monkeypatch):
+def test_an_earlier_store_gets_its_raw_events_in_time_order_once_and_kept_current(store_before):
     # Migration 0014 replaces the `by_time` projection with a table of its own.
-    client = store.connect(f"chdb://{tmp_path / 'clickhouse'}", migrate=False)
-    try:
-        every = store.migration_files
-        with monkeypatch.context() as m:  # a store as an earlier version left it
-            m.setattr(store, "migration_files", lambda cluster=None: [f for f in every(cluster) if f[0] < 14])
-            store.apply_migrations(client)
-        write(client, *(raw(f"e-{i}", subject=f"p{i}", time=f"2026-11-{10 + i}T15:00:00Z") for i in range(5)))
-        assert store.apply_migrations(client)[0] == 14
-        stored = client.query("SELECT source, id, time, partner_id FROM engagement_events ORDER BY id").result_rows
-        assert len(stored) == 5 and _by_time(client) == stored
-        projections = client.query("SELECT name FROM system.projections WHERE database = currentDatabase() "
-                                   "AND table = 'engagement_events'").result_rows  # fmt: skip
-        assert projections == []
+    client = store_before(14)
+    write(client, *(raw(f"e-{i}", subject=f"p{i}", time=f"2026-11-{10 + i}T15:00:00Z") for i in range(5)))
+    assert store.apply_migrations(client)[0] == 14
+    stored = client.query("SELECT source, id, time, partner_id FROM engagement_events ORDER BY id").result_rows
+    assert len(stored) == 5 and _by_time(client) == stored
+    projections = client.query("SELECT name FROM system.projections WHERE database = currentDatabase() "
+                               "AND table = 'engagement_events'").result_rows  # fmt: skip
+    assert projections == []
 
-        write(client, raw("e-5", subject="p5", time="2026-11-25T15:00:00Z"), raw("e-0"))  # one new, one again
-        path = next(p for v, _, p in store.migration_files() if v == 14)
-        for statement in store.split_statements(path.read_text()):  # a re-run after a crash copies nothing
-            client.command(statement)
-        assert len(_by_time(client)) == 6
-        assert _by_time(client) == client.query("SELECT source, id, time, partner_id FROM engagement_events "
-                                                "ORDER BY id").result_rows  # fmt: skip
-    finally:
-        client.close()
+    write(client, raw("e-5", subject="p5", time="2026-11-25T15:00:00Z"), raw("e-0"))  # one new, one again
+    path = next(p for v, _, p in store.migration_files() if v == 14)
+    for statement in store.split_statements(path.read_text()):  # a re-run after a crash copies nothing
+        client.command(statement)
+    assert len(_by_time(client)) == 6
+    assert _by_time(client) == client.query("SELECT source, id, time, partner_id FROM engagement_events "
+                                            "ORDER BY id").result_rows  # fmt: skip
 
 
 def test_an_event_stored_twice_past_the_sink_is_merged_away_in_time_order_too(client):
