@@ -128,6 +128,15 @@ def _usable(client: Client, midnight: datetime, scoring: Scoring) -> bool:
     return bool(rows) and builds == 1 and rows == partners and fingerprints == [fingerprint(scoring)] and now == events
 
 
+def keep_state(client: Client, midnight: datetime, scoring: Scoring) -> bool:
+    """Build the state at `midnight` unless the one there is exactly its already (a worker
+    restarted on the same day); True when it built one."""
+    if _usable(client, midnight, scoring):
+        return False
+    build_state(client, midnight, scoring)
+    return True
+
+
 # Per raw row, for each edge: 1 if the edge passed it between M and T, i.e. it lies in
 # (edge at M, edge at T]. A window gains what its end passed and loses what its start did.
 _PASSED = ", ".join(f"toInt64(time > {{{e}_m:{_TIME}}} AND time <= {{{e}_t:{_TIME}}}) AS passed_{e}" for e in _EDGES)

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-from streams.store.health_state import build_state
+from streams.store.health_state import keep_state
 from streams.store.progress import record_ownership
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,7 @@ class EvaluationLoop:
         self.wake = asyncio.Event()
         self.more = False  # the last step hit its limit: more midnights are due
         self.leading = False
+        self.state_checked = False  # the last midnight's health state, once after start
 
     async def step(self) -> list[datetime]:
         """One round: record ownership, then (as leader) evaluate the due midnights."""
@@ -64,7 +65,7 @@ class EvaluationLoop:
             return []
         if not self.leading:
             self.evaluator.forget()  # another worker may have led meanwhile
-            self.leading = True
+            self.leading, self.state_checked = True, False
         limit = EVALUATE_BUSY if busy else EVALUATE_AT_ONCE
         try:
             done = await self.store.run(self.evaluator.advance, self.now(), limit)
@@ -74,9 +75,13 @@ class EvaluationLoop:
             await self.sleep(1.0)
             return []
         self.more = len(done) == limit
-        if done and not self.more:  # caught up: `health` today starts from this midnight
+        # Caught up: `health` today starts from the last midnight's state. At the first step
+        # with nothing due (a restart, an upgrade that dropped the state) it is checked too.
+        midnight = done[-1] if done else self.evaluator.last_evaluated
+        if midnight is not None and not self.more and (done or not self.state_checked):
+            self.state_checked = True
             try:
-                await self.store.run(build_state, done[-1], self.evaluator.scoring)
+                await self.store.run(keep_state, midnight, self.evaluator.scoring)
             except Exception as exc:  # health is computed in full meanwhile: slower, as exact
                 log.warning("could not keep the health state: %s", self.describe(exc))
         return done

@@ -7,7 +7,7 @@ import asyncio
 from datetime import UTC, datetime
 
 from streams.rules.scoring import load_scoring
-from streams.store.health_state import build_state
+from streams.store.health_state import keep_state
 from streams.store.progress import record_ownership
 from streams.worker.broker_watch import BrokerWatch
 from streams.worker.evaluation_loop import EVALUATE_AT_ONCE, EVALUATE_BUSY, EVALUATE_BUSY_PAUSE, EvaluationLoop
@@ -23,10 +23,11 @@ class CountingEvaluator:
 
     scoring = load_scoring()
 
-    def __init__(self, due: int):
+    def __init__(self, due: int, last: datetime | None = None):
         self.due = due
         self.forgets = 0
         self.limits: list[int] = []
+        self.last_evaluated = last
 
     def forget(self) -> None:
         self.forgets += 1
@@ -98,12 +99,35 @@ def test_a_step_that_catches_up_keeps_the_health_state_of_its_last_midnight(clie
         loop, _, store, _ = make(client, evaluator)
         await loop.step()
         assert loop.more and states() == []
-        store.fail(build_state, 1)
+        store.fail(keep_state, 1)
         assert len(await loop.step()) == 2 and states() == []
         assert "could not keep the health state" in caplog.text
         evaluator.due = 1
         await loop.step()
         assert [m for (m,) in states()] == [NOW.replace(tzinfo=None)]
+
+    asyncio.run(scenario())
+
+
+def test_a_worker_started_with_nothing_due_keeps_the_last_midnight_s_state_once(client):
+    """After a restart (or an upgrade that dropped the state) with every midnight already
+    evaluated, the first step builds the last one's state if it is not exact, once."""
+    midnight = NOW.replace(hour=0)
+
+    def builds() -> list:
+        return client.query("SELECT DISTINCT midnight, built_at FROM partner_state FINAL").result_rows
+
+    async def scenario():
+        load(client, oracle.generate(partners=3, days=60))
+        loop, _, store, _ = make(client, CountingEvaluator(due=0, last=midnight))
+        await loop.step()
+        (built,) = builds()
+        assert built[0] == midnight.replace(tzinfo=None)
+        await loop.step()
+        assert store.calls.count("keep_state") == 1  # once after start, not every step
+        restarted, _, store, _ = make(client, CountingEvaluator(due=0, last=midnight))
+        await restarted.step()
+        assert store.calls.count("keep_state") == 1 and builds() == [built]  # exact already: kept
 
     asyncio.run(scenario())
 
