@@ -128,13 +128,11 @@ def _usable(client: Client, midnight: datetime, scoring: Scoring) -> bool:
     return bool(rows) and builds == 1 and rows == partners and fingerprints == [fingerprint(scoring)] and now == events
 
 
-def keep_state(client: Client, midnight: datetime, scoring: Scoring) -> bool:
-    """Build the state at `midnight` unless the one there is exactly its already (a worker
-    restarted on the same day); True when it built one."""
-    if _usable(client, midnight, scoring):
-        return False
-    build_state(client, midnight, scoring)
-    return True
+def keep_state(client: Client, midnight: datetime, scoring: Scoring) -> None:
+    """Build the state at `midnight` unless an exact one is there already (a worker that
+    restarted the same day finds its own)."""
+    if not _usable(client, midnight, scoring):
+        build_state(client, midnight, scoring)
 
 
 # Per raw row, for each edge: 1 if the edge passed it between M and T, i.e. it lies in
@@ -215,8 +213,11 @@ def metrics_from_state(
     midnight = midnight_at_or_before(t)
     frame_m, frame_t = frames_at([midnight, t], scoring)
     # Windows of whole days (as by default) start on midnights too: the year's first day is
-    # then the only one its start passes by T. Other windows are computed in full.
-    if any(e != midnight_at_or_before(e) for e in frame_m) or not _usable(client, midnight, scoring):
+    # then the only one its start passes by T; and of a day or more, so that what a start
+    # passes by T was stored by the midnight (the state's `leaving`). Others: in full.
+    starts = frame_m[1:]  # (_EDGES[0] is as_of)
+    whole_days = all(e == midnight_at_or_before(e) and e <= midnight - timedelta(days=1) for e in starts)
+    if not whole_days or not _usable(client, midnight, scoring):
         return None
     params: dict[str, Any] = {f"{name}_m": _ts(e) for name, e in zip(_EDGES, frame_m, strict=True)}
     params.update({f"{name}_t": _ts(e) for name, e in zip(_EDGES, frame_t, strict=True)})

@@ -91,11 +91,12 @@ def test_an_event_up_to_the_midnight_stored_since_makes_the_state_stale(client, 
     build_state(client, midnight, other)
     assert metrics_from_state(client, later, SCORING) is None
     assert_same(metrics_from_state(client, later, other), compute_metrics(client, later, other))
-    # Windows not of whole days: computed in full, whatever was built.
-    path.write_text("rhythm:\n  history_days: 365.5\n")
-    halves = load_scoring(path)
-    build_state(client, midnight, halves)
-    assert metrics_from_state(client, later, halves) is None
+    # Windows not of whole days, or shorter than a day: computed in full, whatever was built.
+    for setting in ("rhythm:\n  history_days: 365.5\n", "windows_days:\n  month: 0\n"):
+        path.write_text(setting)
+        odd = load_scoring(path)
+        build_state(client, midnight, odd)
+        assert metrics_from_state(client, later, odd) is None
 
 
 def test_health_reads_the_state_when_it_is_exact(client):
