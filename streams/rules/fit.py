@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -194,6 +195,7 @@ def _condition(where: str, node: yaml.Node, must: bool) -> Condition:
     return Condition(field, op, value, float(weight))
 
 
+@lru_cache(maxsize=16)  # `health` reads the file on every call; parsing it took ~3 ms
 def parse_ideal(text: str, where: str) -> Ideal:
     """The ideal from YAML text; a FitError names the line and the reason."""
     try:

@@ -145,14 +145,23 @@ def _merge(base: dict, override: dict, where: str = "") -> dict:
 
 
 def load_scoring(path: str | Path | None = None) -> Scoring:
-    """The defaults, with the user's file (argument or PARTNERPULSE_SCORING) laid over them."""
-    raw = yaml.safe_load(DEFAULT_SCORING.read_text())
+    """The defaults, with the user's file (argument or PARTNERPULSE_SCORING) laid over them.
+    Read on every call, so an edited file counts at once; parsed once per content."""
     path = path or scoring_file()
-    if path:
+    try:
+        text = Path(path).read_text() if path else None
+    except OSError as exc:
+        raise ScoringError(f"cannot read the scoring file {path}: {exc.strerror}") from exc
+    return _scoring(DEFAULT_SCORING.read_text(), text, str(path))
+
+
+# Parsing the YAML took ~4 ms, as long as `health`'s scoring of a thousand partners.
+@lru_cache(maxsize=16)
+def _scoring(defaults: str, text: str | None, path: str) -> Scoring:
+    raw = yaml.safe_load(defaults)
+    if text is not None:
         try:
-            override = yaml.safe_load(Path(path).read_text()) or {}
-        except OSError as exc:
-            raise ScoringError(f"cannot read the scoring file {path}: {exc.strerror}") from exc
+            override = yaml.safe_load(text) or {}
         except yaml.YAMLError as exc:
             raise ScoringError(f"the scoring file {path} is not valid YAML: {exc}") from exc
         if not isinstance(override, dict):

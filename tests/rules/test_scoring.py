@@ -117,6 +117,21 @@ def test_user_scoring_file_overrides_defaults(tmp_path):
     assert assess(metrics(quality_minutes_30d=300), custom).components["quality"] == 1.0
 
 
+def test_an_edited_scoring_file_counts_at_the_next_call(tmp_path):
+    """Parsed once per content (health reads the file on every call), read every time."""
+    path = tmp_path / "scoring.yaml"
+    path.write_text("targets:\n  monthly_quality_minutes: 300\n")
+    first = load_scoring(path)
+    assert load_scoring(path) is first
+    path.write_text("targets:\n  monthly_quality_minutes: 400\n")  # same size, same instant
+    assert load_scoring(path).target("monthly_quality_minutes") == 400.0
+    path.write_text("weights: [1, 2\n")
+    with pytest.raises(ScoringError, match="not valid YAML"):
+        load_scoring(path)
+    path.write_text("targets:\n  monthly_quality_minutes: 300\n")
+    assert load_scoring(path) is first
+
+
 def test_bad_scoring_files_are_explained(tmp_path):
     path = tmp_path / "scoring.yaml"
     path.write_text("targets:\n  monthly_minutes: 300\n")
