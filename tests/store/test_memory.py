@@ -12,14 +12,16 @@ import sys
 from streams.paths import ROOT
 from streams.store.memory import MemoryRelease, page_out
 
-# About 300 MB of jemalloc's pages, freed (but kept) once the query ends.
+# About 200 MB of jemalloc's pages, freed (but kept) once the query ends.
 HEAVY = "SELECT groupArray(number) FROM numbers(8000000) FORMAT Null"
 
 
 def resident_mb(client) -> float:
-    """jemalloc's resident memory, as the engine reports it."""
+    """What jemalloc keeps resident with nothing allocated in it: pages freed, not given back.
+    (Memory in use elsewhere in the engine at that moment is not counted: not ours to give.)"""
     stats = client.query("SELECT * FROM system.jemalloc_stats").result_rows[0][0]
-    return int(re.search(r"resident: (\d+)", stats).group(1)) / 2**20
+    active, metadata, resident = re.search(r"active: (\d+), metadata: (\d+).*?resident: (\d+)", stats).groups()
+    return (int(resident) - int(active) - int(metadata)) / 2**20
 
 
 class Clock:
@@ -35,13 +37,13 @@ def test_what_a_query_freed_is_given_back_at_most_every_interval(client):
     release = MemoryRelease(embedded=True, every=1.0, clock=clock)
     client.command(HEAVY)
     kept = resident_mb(client)
-    assert kept > 200
+    assert kept > 150
     assert release.after_call(client)  # the first call always gives back
     assert resident_mb(client) < kept / 2
 
     client.command(HEAVY)
     clock.now += 0.5
-    assert not release.after_call(client) and resident_mb(client) > 200  # within the interval
+    assert not release.after_call(client) and resident_mb(client) > 150  # within the interval
     clock.now += 0.5
     assert release.after_call(client) and resident_mb(client) < kept / 2
 
@@ -82,7 +84,7 @@ def test_the_store_thread_gives_back_within_a_call_when_asked(store_thread, clie
     async def scenario():
         await store_thread.run(lambda c: None)  # the interval starts now
         kept, after = await store_thread.run(heavy_then_given_back)
-        assert kept > 200 and after < kept / 2
+        assert kept > 150 and after < kept / 2
 
     asyncio.run(scenario())
 
@@ -91,7 +93,7 @@ def test_the_store_thread_gives_back_after_its_calls_the_reader_does_not(store_t
     async def scenario():
         await asyncio.wrap_future(store_thread.read_ahead(lambda c: c.command(HEAVY)))
         kept = resident_mb(client)
-        assert kept > 200
+        assert kept > 150
         await store_thread.run(lambda c: None)
         assert resident_mb(client) < kept / 2
 
