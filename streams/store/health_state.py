@@ -31,7 +31,17 @@ from clickhouse_connect.driver.client import Client
 from streams.formats import aware
 from streams.rules.scoring import Metrics, Scoring
 from streams.rules.watermark import midnight_at_or_before
-from streams.store.metrics import _EDGES, _TIME, RHYTHM_QUANTILE, Partners, _ts, frames_at, shared_params, to_millis
+from streams.store.metrics import (
+    _EDGES,
+    _STARTS,
+    _TIME,
+    RHYTHM_QUANTILE,
+    Partners,
+    _ts,
+    frames_at,
+    shared_params,
+    to_millis,
+)
 
 # The state's column of each window, as (start edge, end edge) of a frame (metrics._EDGES).
 _WINDOWS = {
@@ -70,7 +80,7 @@ def build_state(client: Client, midnight: datetime, scoring: Scoring) -> None:
     replacing the state before it."""
     frame = dict(zip(_EDGES, frames_at([midnight], scoring)[0], strict=True))
     params: dict[str, Any] = {name: _ts(t) for name, t in frame.items()}
-    params.update({f"{name}_next": _ts(t + timedelta(days=1)) for name, t in frame.items()})
+    params.update({f"{name}_next": _ts(frame[name] + timedelta(days=1)) for name in _STARTS})
     # Raw rows from the month of the earliest window start; before it only first and last
     # engagement count, from `partner_months` (so a build reads about a year, not all history).
     since = min(frame.values()).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
@@ -82,7 +92,7 @@ def build_state(client: Client, midnight: datetime, scoring: Scoring) -> None:
     sums = ",\n".join(f"sumIf({_VALUE.get(c, '1')}, {within(s, e)}) AS {c}" for c, (s, e) in _WINDOWS.items())
     year = within("rhythm_from")
     # The events each window's start passes in the day after the midnight (T is in that day).
-    leaving = " OR ".join(f"({within(e, f'{e}_next')})" for e in _EDGES if e != "as_of")
+    leaving = " OR ".join(f"({within(e, f'{e}_next')})" for e in _STARTS)
     client.command(
         f"""
         INSERT INTO partner_state (midnight, partner_id, scoring, events, partners, {", ".join(_WINDOWS)},
@@ -186,13 +196,10 @@ FROM
             FROM
             (
                 -- Those that passed a window's start, from the state; those since the midnight.
-                SELECT * FROM
-                (
-                    SELECT partner_id, l.time AS time, l.type AS type, l.initiated_by AS initiated_by, l.eco AS eco,
-                           l.q AS q
-                    FROM partner_state FINAL ARRAY JOIN leaving AS l WHERE midnight = {{m:{_TIME}}} {{filter}}
-                )
-                WHERE {_IN_ANY}
+                SELECT partner_id, l.time AS time, l.type AS type, l.initiated_by AS initiated_by, l.eco AS eco,
+                       l.q AS q
+                FROM partner_state FINAL ARRAY JOIN leaving AS l
+                WHERE midnight = {{m:{_TIME}}} AND ({_IN_ANY}) {{filter}}
                 UNION ALL
                 {{raw_rows}} WHERE time > {{as_of_m:{_TIME}}} AND time <= {{as_of_t:{_TIME}}} {{filter}}
             )
@@ -215,7 +222,7 @@ def metrics_from_state(
     # Windows of whole days (as by default) start on midnights too: the year's first day is
     # then the only one its start passes by T; and of a day or more, so that what a start
     # passes by T was stored by the midnight (the state's `leaving`). Others: in full.
-    starts = frame_m[1:]  # (_EDGES[0] is as_of)
+    starts = frame_m[1:]  # _EDGES is (as_of, *_STARTS)
     whole_days = all(e == midnight_at_or_before(e) and e <= midnight - timedelta(days=1) for e in starts)
     if not whole_days or not _usable(client, midnight, scoring):
         return None

@@ -16,7 +16,7 @@ from streams.store.memory import MemoryRelease, page_out
 HEAVY = "SELECT groupArray(number) FROM numbers(8000000) FORMAT Null"
 
 
-def resident_mb(client) -> float:
+def freed_kept_mb(client) -> float:
     """What jemalloc keeps resident with nothing allocated in it: pages freed, not given back.
     (Memory in use elsewhere in the engine at that moment is not counted: not ours to give.)"""
     stats = client.query("SELECT * FROM system.jemalloc_stats").result_rows[0][0]
@@ -36,16 +36,16 @@ def test_what_a_query_freed_is_given_back_at_most_every_interval(client):
     clock = Clock()
     release = MemoryRelease(embedded=True, every=1.0, clock=clock)
     client.command(HEAVY)
-    kept = resident_mb(client)
+    kept = freed_kept_mb(client)
     assert kept > 150
     assert release.after_call(client)  # the first call always gives back
-    assert resident_mb(client) < kept / 2
+    assert freed_kept_mb(client) < kept / 2
 
     client.command(HEAVY)
     clock.now += 0.5
-    assert not release.after_call(client) and resident_mb(client) > 150  # within the interval
+    assert not release.after_call(client) and freed_kept_mb(client) > 150  # within the interval
     clock.now += 0.5
-    assert release.after_call(client) and resident_mb(client) < kept / 2
+    assert release.after_call(client) and freed_kept_mb(client) < kept / 2
 
 
 def test_within_a_call_memory_is_given_back_now_whatever_the_interval(client):
@@ -53,9 +53,9 @@ def test_within_a_call_memory_is_given_back_now_whatever_the_interval(client):
     release = MemoryRelease(embedded=True, every=60.0, clock=clock)
     assert release.after_call(client)
     client.command(HEAVY)
-    kept = resident_mb(client)
-    assert not release.after_call(client) and resident_mb(client) > kept / 2  # within the interval
-    assert release.now(client) and resident_mb(client) < kept / 2
+    kept = freed_kept_mb(client)
+    assert not release.after_call(client) and freed_kept_mb(client) > kept / 2  # within the interval
+    assert release.now(client) and freed_kept_mb(client) < kept / 2
     client.command(HEAVY)
     assert not release.after_call(client)  # `now` restarted the interval
 
@@ -77,9 +77,9 @@ def test_an_engine_that_cannot_purge_is_warned_about_once_and_trimmed_still(clie
 def test_the_store_thread_gives_back_within_a_call_when_asked(store_thread, client):
     def heavy_then_given_back(c):
         c.command(HEAVY)
-        kept = resident_mb(c)
+        kept = freed_kept_mb(c)
         store_thread.give_back(c)
-        return kept, resident_mb(c)
+        return kept, freed_kept_mb(c)
 
     async def scenario():
         await store_thread.run(lambda c: None)  # the interval starts now
@@ -92,10 +92,10 @@ def test_the_store_thread_gives_back_within_a_call_when_asked(store_thread, clie
 def test_the_store_thread_gives_back_after_its_calls_the_reader_does_not(store_thread, client):
     async def scenario():
         await asyncio.wrap_future(store_thread.read_ahead(lambda c: c.command(HEAVY)))
-        kept = resident_mb(client)
+        kept = freed_kept_mb(client)
         assert kept > 150
         await store_thread.run(lambda c: None)
-        assert resident_mb(client) < kept / 2
+        assert freed_kept_mb(client) < kept / 2
 
     asyncio.run(scenario())
 
