@@ -67,8 +67,9 @@ def health(
     scoring = load_scoring()
     names = partner_names(client)
     fits = fits_at(client, when, load_ideal(), partner)
-    # From the state at T's midnight when it is exactly that midnight's, else in full.
-    metrics = metrics_from_state(client, when, scoring, partner)
+    # Everyone's from the state at T's midnight when it is exactly that midnight's, else
+    # in full; one partner's from its raw rows.
+    metrics = metrics_from_state(client, when, scoring) if partner is None else None
     if metrics is None:
         metrics = compute_metrics(client, when, scoring, partner)
     rows = [as_dict(h, names.get(h.metrics.partner_id), fits.get(h.metrics.partner_id))

@@ -28,7 +28,6 @@ from typing import Any
 import orjson
 from clickhouse_connect.driver.client import Client
 
-from streams.formats import aware
 from streams.rules.scoring import Metrics, Scoring
 from streams.rules.watermark import midnight_at_or_before
 from streams.store.metrics import (
@@ -36,7 +35,6 @@ from streams.store.metrics import (
     _STARTS,
     _TIME,
     RHYTHM_QUANTILE,
-    Partners,
     _ts,
     frames_at,
     shared_params,
@@ -180,7 +178,7 @@ FROM
            toInt32(toDate({{m:{_TIME}}})) - toInt32(s.last_day) AS joined,
            if(d.arrived > 0 AND s.days > toUInt32(left) AND joined > 0, arraySort(arrayPushBack(kept, joined)), kept)
                AS gaps
-    FROM (SELECT * EXCEPT (leaving), 1 AS stated FROM partner_state FINAL WHERE midnight = {{m:{_TIME}}} {{filter}})
+    FROM (SELECT * EXCEPT (leaving), 1 AS stated FROM partner_state FINAL WHERE midnight = {{m:{_TIME}}})
         AS s
     FULL OUTER JOIN
     (
@@ -199,9 +197,9 @@ FROM
                 SELECT partner_id, l.time AS time, l.type AS type, l.initiated_by AS initiated_by, l.eco AS eco,
                        l.q AS q
                 FROM partner_state FINAL ARRAY JOIN leaving AS l
-                WHERE midnight = {{m:{_TIME}}} AND ({_IN_ANY}) {{filter}}
+                WHERE midnight = {{m:{_TIME}}} AND ({_IN_ANY})
                 UNION ALL
-                {{raw_rows}} WHERE time > {{as_of_m:{_TIME}}} AND time <= {{as_of_t:{_TIME}}} {{filter}}
+                {{raw_rows}} WHERE time > {{as_of_m:{_TIME}}} AND time <= {{as_of_t:{_TIME}}}
             )
         )
         GROUP BY partner_id
@@ -211,11 +209,10 @@ ORDER BY partner_id
 """
 
 
-def metrics_from_state(
-    client: Client, as_of: datetime, scoring: Scoring, partner: Partners = None
-) -> list[Metrics] | None:
-    """Every partner's (or those asked for) metrics as of `as_of` from the state at its
-    midnight, by partner; None when that state is missing or not exactly the midnight's."""
+def metrics_from_state(client: Client, as_of: datetime, scoring: Scoring) -> list[Metrics] | None:
+    """Every partner's metrics as of `as_of` from the state at its midnight, by partner;
+    None when that state is missing or not exactly the midnight's. (A few partners are
+    faster from their raw rows: `compute_metrics` with them.)"""
     t = to_millis(as_of)
     midnight = midnight_at_or_before(t)
     frame_m, frame_t = frames_at([midnight, t], scoring)
@@ -232,16 +229,14 @@ def metrics_from_state(
         m=_ts(midnight),
         t=_ts(t),
         year_day=frame_m[_EDGES.index("rhythm_from")].date().isoformat(),
-        **shared_params(scoring, partner),
+        **shared_params(scoring),
     )
-    sql = (
-        _FROM_STATE_SQL.replace("{raw_rows}", _raw_rows(scoring))
-        .replace("{filter}", "AND partner_id IN {partners:Array(String)}" if partner is not None else "")
-        .replace("{gap_quantile}", repr(float(scoring.rhythm("quantile"))))
+    sql = _FROM_STATE_SQL.replace("{raw_rows}", _raw_rows(scoring)).replace(
+        "{gap_quantile}", repr(float(scoring.rhythm("quantile")))
     )
     return [
-        Metrics(partner_id, t, *sums, aware(first), aware(last), recent_n, usual_n, gap)
+        Metrics(partner_id, t, *sums, first, last, recent_n, usual_n, gap)
         for _, partner_id, *sums, first, last, recent_n, usual_n, gap in client.query(
-            sql, parameters=params
+            sql, parameters=params, tz_mode="aware"
         ).result_rows
     ]

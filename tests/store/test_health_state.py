@@ -58,7 +58,7 @@ def test_health_from_the_state_is_health_in_full_at_every_time_of_the_day(client
         assert_same(metrics_from_state(client, t, SCORING), full)
         checked += len(full)
         some = [full[0].partner_id, full[-1].partner_id] if full else ["nobody"]
-        assert_same(metrics_from_state(client, t, SCORING, some), compute_metrics(client, t, SCORING, some))
+        assert_same(compute_metrics(client, t, SCORING, some), [m for m in full if m.partner_id in some])
     assert checked  # partners were compared
     # Another day has no state: health is computed in full.
     assert metrics_from_state(client, midnight + timedelta(days=1, hours=1), SCORING) is None

@@ -324,18 +324,49 @@ def test_midnights_read_whole_days_unless_an_event_sits_on_an_edge(client):
     whole = sum(not any(days) for days in raw)
     assert 20 < whole < len(midnights) - 20  # frames with no day read raw, and with some
     for t, found in by_time.items():
-        want = oracle.health(events, t)
-        assert {m.partner_id for m in found} == set(want), t
-        for m in found:
-            w = want[m.partner_id]
-            assert (m.engagements_90d, m.distinct_types_90d, m.ecosystem_partners_90d, m.engagements_60d) == (
-                w["engagements_90d"], w["distinct_types_90d"], w["ecosystem_partners_90d"], w["engagements_60d"]
-            ), (t, m.partner_id)  # fmt: skip
-            for name in ("quality_minutes_30d", "quality_minutes_prev_30d", "baseline_minutes_30d",
-                         "usual_engagements_60d", "usual_gap_days"):  # fmt: skip
-                expected = None if w[name] is None else pytest.approx(w[name], rel=1e-9, abs=1e-9)
-                assert getattr(m, name) == expected, (t, m.partner_id, name)
-            assert (m.first_engagement_at, m.last_engagement_at) == (w["first_engagement_at"], w["last_engagement_at"])
+        assert_oracle(found, events, t)
+
+
+def assert_oracle(found: list[metrics.Metrics], events: list[dict], t: datetime, partners=None) -> None:
+    """Every metric of each partner (those asked for) as the oracle computes it as of T."""
+    want = {p: w for p, w in oracle.health(events, t).items() if partners is None or p in partners}
+    assert {m.partner_id for m in found} == set(want), t
+    for m in found:
+        w = want[m.partner_id]
+        assert (m.engagements_90d, m.distinct_types_90d, m.ecosystem_partners_90d, m.engagements_60d) == (
+            w["engagements_90d"], w["distinct_types_90d"], w["ecosystem_partners_90d"], w["engagements_60d"]
+        ), (t, m.partner_id)  # fmt: skip
+        for name in ("quality_minutes_30d", "quality_minutes_prev_30d", "baseline_minutes_30d",
+                     "usual_engagements_60d", "usual_gap_days"):  # fmt: skip
+            expected = None if w[name] is None else pytest.approx(w[name], rel=1e-9, abs=1e-9)
+            assert getattr(m, name) == expected, (t, m.partner_id, name)
+        assert (m.first_engagement_at, m.last_engagement_at) == (w["first_engagement_at"], w["last_engagement_at"])
+        assert m.as_of == t and m.first_engagement_at.tzinfo is UTC
+
+
+def test_the_partners_asked_for_read_their_raw_rows_and_get_what_everyone_gets(client):
+    """`explain`, the report and one partner's health ask for a few partners: their metrics
+    come from their raw rows alone, every window by time. At midnights (with and without an
+    event on an edge), at event times, between, before a partner's first engagement and
+    long after the last: the oracle's metrics, those the query for every partner gives."""
+    events = [e for e in oracle.generate() if e["type"] != "partner.profile"]
+    write(client, *(orjson.dumps(e) for e in events))
+    scoring = load_scoring()
+    first, last = oracle.parse(events[0]["time"]), max(oracle.parse(e["time"]) for e in events)
+    at_events = [oracle.parse(events[i]["time"]) for i in range(0, len(events), max(1, len(events) // 12))]
+    times = [*midnights_between(first, last + timedelta(days=130))[::9], *at_events,
+             *(t + timedelta(hours=7, milliseconds=1) for t in at_events), first - timedelta(days=1)]  # fmt: skip
+    everyone = metrics.compute_metrics_at(client, times, scoring)
+    partners = sorted({e["subject"] for e in events})
+    for asked in (partners[:2], partners[-1], ["nobody"]):
+        found = metrics.compute_metrics_at(client, times, scoring, asked)
+        wanted = [asked] if isinstance(asked, str) else asked
+        assert found.keys() == everyone.keys()
+        for t in times:
+            t = metrics.to_millis(t)
+            assert found[t] == [m for m in everyone[t] if m.partner_id in wanted], (asked, t)
+            assert_oracle(found[t], events, t, wanted)
+    assert any(found for found in everyone.values()) and not everyone[metrics.to_millis(first - timedelta(days=1))]
 
 
 def test_first_and_last_engagement_before_short_windows_stop_at_t(client, tmp_path):
