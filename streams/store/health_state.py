@@ -205,14 +205,14 @@ FROM
         GROUP BY partner_id
     ) AS d USING partner_id
 ))
-ORDER BY partner_id
 """
 
 
 def metrics_from_state(client: Client, as_of: datetime, scoring: Scoring) -> list[Metrics] | None:
-    """Every partner's metrics as of `as_of` from the state at its midnight, by partner;
-    None when that state is missing or not exactly the midnight's. (A few partners are
-    faster from their raw rows: `compute_metrics` with them.)"""
+    """Every partner's metrics as of `as_of` from the state at its midnight, in no order
+    (sorted in the query, ClickHouse computed every column after the sort, on one thread:
+    +6–14 ms); None when that state is missing or not exactly the midnight's. (A few
+    partners are faster from their raw rows: `compute_metrics` with them.)"""
     t = to_millis(as_of)
     midnight = midnight_at_or_before(t)
     frame_m, frame_t = frames_at([midnight, t], scoring)
