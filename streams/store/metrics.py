@@ -4,7 +4,8 @@ Whole days inside a window come from the `partner_daily` rollup (and, for the rh
 year and the decline counts, `partner_day_counts`); the days that hold a window edge
 (the days of T, T−30d, T−60d, …) come from raw rows, so every window is exact to the
 millisecond — unless the edge is a midnight with no event exactly on it, whose day lies
-wholly on one side of it.
+wholly on one side of it. The partners asked for by name (a few) come from their own raw
+rows alone, every window by time: the same numbers, without planning the parts above.
 """
 
 from __future__ import annotations
@@ -189,7 +190,7 @@ _PARTS_SQL = f"""
             -- Rollup rows as stored (parts not merged yet are fine: every metric adds up).
             SELECT partner_id, day, {{rollup_columns}}
             FROM partner_daily
-            WHERE day >= {{from_day:Date}} AND day <= {{to_day:Date}} 
+            WHERE day >= {{from_day:Date}} AND day <= {{to_day:Date}}
             {{rollup_group}}
         )
         {{rollup_join}}
@@ -224,7 +225,7 @@ _PARTS_SQL = f"""
         SELECT *, arraySum(days.2) AS total, {_FRAME_NAMES}
         FROM partner_day_counts
         ARRAY JOIN arrayFilter(frame -> {_DECLINE_MONTHS}, {{frames:{_FRAME}}}) AS frame
-        WHERE month >= toStartOfMonth({{long_from_day:Date}}) AND month <= {{to_day:Date}} 
+        WHERE month >= toStartOfMonth({{long_from_day:Date}}) AND month <= {{to_day:Date}}
     )
     UNION ALL
     -- The rhythm's year over full days: each partner's engagement days, gathered once (not
@@ -240,7 +241,7 @@ _PARTS_SQL = f"""
         (
             SELECT partner_id, groupArrayArray(days.1) AS all_days
             FROM partner_day_counts
-            WHERE month >= toStartOfMonth({{long_from_day:Date}}) AND month <= {{to_day:Date}} 
+            WHERE month >= toStartOfMonth({{long_from_day:Date}}) AND month <= {{to_day:Date}}
             GROUP BY partner_id
         )
         ARRAY JOIN {{frames:{_FRAME}}} AS frame
@@ -261,12 +262,12 @@ _PARTS_SQL = f"""
                 -- min and max do not mind. Else that month's days before the windows.
                 SELECT partner_id, first_time, last_time
                 FROM partner_months
-                WHERE month <= toStartOfMonth({{from_day:Date}}) AND addMonths(month, 1) <= {{first_day:Date}} 
+                WHERE month <= toStartOfMonth({{from_day:Date}}) AND addMonths(month, 1) <= {{first_day:Date}}
                 UNION ALL
                 SELECT partner_id, first_time, last_time
                 FROM partner_daily
                 WHERE day >= toStartOfMonth({{from_day:Date}}) AND day < {{from_day:Date}}
-                  AND addMonths(toStartOfMonth({{from_day:Date}}), 1) > {{first_day:Date}} 
+                  AND addMonths(toStartOfMonth({{from_day:Date}}), 1) > {{first_day:Date}}
             )
             GROUP BY partner_id
         )
