@@ -30,18 +30,9 @@ from clickhouse_connect.driver.client import Client
 
 from streams.rules.scoring import Metrics, Scoring
 from streams.rules.watermark import midnight_at_or_before
-from streams.store.metrics import (
-    _EDGES,
-    _STARTS,
-    _TIME,
-    RHYTHM_QUANTILE,
-    _ts,
-    frames_at,
-    shared_params,
-    to_millis,
-)
+from streams.store.windows import EDGES, RHYTHM_QUANTILE, STARTS, TIME, frames_at, shared_params, sql_time, to_millis
 
-# The state's column of each window, as (start edge, end edge) of a frame (metrics._EDGES).
+# The state's column of each window, as (start edge, end edge) of a frame (windows.EDGES).
 _WINDOWS = {
     "q_month": ("month_ago", "as_of"),
     "q_prev": ("two_months_ago", "month_ago"),
@@ -69,34 +60,36 @@ def _raw_rows(scoring: Scoring) -> str:
 
 # Events up to M without reading them: whole days from the rollup (its totals by day are a
 # projection), and those exactly on M.
-_EVENTS_UNTIL = f"""(SELECT sum(engagements) FROM partner_daily WHERE day < toDate({{m:{_TIME}}}))
-                  + (SELECT count() FROM engagement_events_by_time WHERE time = {{m:{_TIME}}})"""
+_EVENTS_UNTIL = f"""(SELECT sum(engagements) FROM partner_daily WHERE day < toDate({{m:{TIME}}}))
+                  + (SELECT count() FROM engagement_events_by_time WHERE time = {{m:{TIME}}})"""
 
 
 def build_state(client: Client, midnight: datetime, scoring: Scoring) -> None:
     """Write every partner's state as of `midnight` (one INSERT … SELECT in the store),
     replacing the state before it."""
-    frame = dict(zip(_EDGES, frames_at([midnight], scoring)[0], strict=True))
-    params: dict[str, Any] = {name: _ts(t) for name, t in frame.items()}
-    params.update({f"{name}_next": _ts(frame[name] + timedelta(days=1)) for name in _STARTS})
+    frame = dict(zip(EDGES, frames_at([midnight], scoring)[0], strict=True))
+    params: dict[str, Any] = {name: sql_time(t) for name, t in frame.items()}
+    params.update({f"{name}_next": sql_time(frame[name] + timedelta(days=1)) for name in STARTS})
     # Raw rows from the month of the earliest window start; before it only first and last
     # engagement count, from `partner_months` (so a build reads about a year, not all history).
     since = min(frame.values()).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    params.update(m=_ts(midnight), scoring=fingerprint(scoring), since=_ts(since), since_day=since.date().isoformat())
+    params.update(
+        m=sql_time(midnight), scoring=fingerprint(scoring), since=sql_time(since), since_day=since.date().isoformat()
+    )
 
     def within(start: str, end: str = "as_of") -> str:
-        return f"time > {{{start}:{_TIME}}} AND time <= {{{end}:{_TIME}}}"
+        return f"time > {{{start}:{TIME}}} AND time <= {{{end}:{TIME}}}"
 
     sums = ",\n".join(f"sumIf({_VALUE.get(c, '1')}, {within(s, e)}) AS {c}" for c, (s, e) in _WINDOWS.items())
     year = within("rhythm_from")
     # The events each window's start passes in the day after the midnight (T is in that day).
-    leaving = " OR ".join(f"({within(e, f'{e}_next')})" for e in _STARTS)
+    leaving = " OR ".join(f"({within(e, f'{e}_next')})" for e in STARTS)
     client.command(
         f"""
         INSERT INTO partner_state (midnight, partner_id, scoring, events, partners, {", ".join(_WINDOWS)},
                                    type_counts, eco_counts, days, first_day, last_day, gaps, first_gap,
                                    first_day_events, first_time, last_time, leaving)
-        SELECT {{m:{_TIME}}}, partner_id, {{scoring:String}}, ({_EVENTS_UNTIL}), toUInt32(count() OVER ()),
+        SELECT {{m:{TIME}}}, partner_id, {{scoring:String}}, ({_EVENTS_UNTIL}), toUInt32(count() OVER ()),
                {", ".join(_WINDOWS)}, type_counts, eco_counts, length(year) AS days, year[1], year[-1],
                arraySort(arrayPopFront(arrayDifference(arrayMap(d -> toInt32(d), year)))),
                if(days >= 2, toInt32(year[2]) - toInt32(year[1]), 0), first_day_events, first_time, last_time,
@@ -109,12 +102,12 @@ def build_state(client: Client, midnight: datetime, scoring: Scoring) -> None:
                    CAST(sumMapIf(eco, arrayMap(e -> toUInt64(1), eco), notEmpty(eco) AND {within("activity_from")})
                         AS Map(String, UInt64)) AS eco_counts,
                    arraySort(groupUniqArrayIf(toDate(time), {year})) AS year,
-                   countIf({year} AND toDate(time) = toDate({{rhythm_from:{_TIME}}})) AS first_day_events,
+                   countIf({year} AND toDate(time) = toDate({{rhythm_from:{TIME}}})) AS first_day_events,
                    min(time) AS first_time, max(time) AS last_time,
                    groupArrayIf((time, type, initiated_by, eco, q), {leaving}) AS leaving
             FROM
             (
-                {_raw_rows(scoring)} WHERE time >= {{since:{_TIME}}} AND time <= {{as_of:{_TIME}}}
+                {_raw_rows(scoring)} WHERE time >= {{since:{TIME}}} AND time <= {{as_of:{TIME}}}
                 UNION ALL
                 -- Before every window: they change only first and last engagement.
                 SELECT partner_id, arrayJoin([first_time, last_time]) AS time, '', '', [], 0.
@@ -130,8 +123,8 @@ def build_state(client: Client, midnight: datetime, scoring: Scoring) -> None:
 def _usable(client: Client, midnight: datetime, scoring: Scoring) -> bool:
     rows, builds, partners, fingerprints, events, now = client.query(
         f"""SELECT count(), uniqExact(built_at), max(partners), groupUniqArray(scoring), max(events), ({_EVENTS_UNTIL})
-            FROM partner_state FINAL WHERE midnight = {{m:{_TIME}}}""",
-        parameters={"m": _ts(midnight)},
+            FROM partner_state FINAL WHERE midnight = {{m:{TIME}}}""",
+        parameters={"m": sql_time(midnight)},
     ).result_rows[0]
     return bool(rows) and builds == 1 and rows == partners and fingerprints == [fingerprint(scoring)] and now == events
 
@@ -145,8 +138,8 @@ def keep_state(client: Client, midnight: datetime, scoring: Scoring) -> None:
 
 # Per raw row, for each edge: 1 if the edge passed it between M and T, i.e. it lies in
 # (edge at M, edge at T]. A window gains what its end passed and loses what its start did.
-_PASSED = ", ".join(f"toInt64(time > {{{e}_m:{_TIME}}} AND time <= {{{e}_t:{_TIME}}}) AS passed_{e}" for e in _EDGES)
-_IN_ANY = " OR ".join(f"(time > {{{e}_m:{_TIME}}} AND time <= {{{e}_t:{_TIME}}})" for e in _EDGES)
+_PASSED = ", ".join(f"toInt64(time > {{{e}_m:{TIME}}} AND time <= {{{e}_t:{TIME}}}) AS passed_{e}" for e in EDGES)
+_IN_ANY = " OR ".join(f"(time > {{{e}_m:{TIME}}} AND time <= {{{e}_t:{TIME}}})" for e in EDGES)
 _DELTAS = ", ".join(f"sum({_VALUE.get(c, '1')} * (passed_{e} - passed_{s})) AS {c}" for c, (s, e) in _WINDOWS.items())
 _CHANGE = "passed_as_of - passed_activity_from"  # in and out of the activity window
 # The quantile one level out, over `gaps` as a column: in the same SELECT, ClickHouse
@@ -158,7 +151,7 @@ FROM
 SELECT * EXCEPT (left, kept, joined), {RHYTHM_QUANTILE}
 FROM
 (
-    SELECT {{t:{_TIME}}} AS as_of, partner_id,
+    SELECT {{t:{TIME}}} AS as_of, partner_id,
            s.q_month + d.q_month AS quality_minutes_30d, s.q_prev + d.q_prev AS quality_minutes_prev_30d,
            (s.q_baseline + d.q_baseline) / {{baseline_months:Float64}} AS baseline_minutes_30d,
            s.n_activity + d.n_activity AS engagements_90d, s.n_partner + d.n_partner AS partner_initiated_90d,
@@ -175,10 +168,10 @@ FROM
            s.days > 0 AND s.first_day = {{year_day:Date}} AND s.first_day_events <= d.left_first_day AS left,
            if(left AND s.days >= 2, arrayConcat(arraySlice(s.gaps, 1, indexOf(s.gaps, s.first_gap) - 1),
                                                 arraySlice(s.gaps, indexOf(s.gaps, s.first_gap) + 1)), s.gaps) AS kept,
-           toInt32(toDate({{m:{_TIME}}})) - toInt32(s.last_day) AS joined,
+           toInt32(toDate({{m:{TIME}}})) - toInt32(s.last_day) AS joined,
            if(d.arrived > 0 AND s.days > toUInt32(left) AND joined > 0, arraySort(arrayPushBack(kept, joined)), kept)
                AS gaps
-    FROM (SELECT * EXCEPT (leaving), 1 AS stated FROM partner_state FINAL WHERE midnight = {{m:{_TIME}}})
+    FROM (SELECT * EXCEPT (leaving), 1 AS stated FROM partner_state FINAL WHERE midnight = {{m:{TIME}}})
         AS s
     FULL OUTER JOIN
     (
@@ -197,9 +190,9 @@ FROM
                 SELECT partner_id, l.time AS time, l.type AS type, l.initiated_by AS initiated_by, l.eco AS eco,
                        l.q AS q
                 FROM partner_state FINAL ARRAY JOIN leaving AS l
-                WHERE midnight = {{m:{_TIME}}} AND ({_IN_ANY})
+                WHERE midnight = {{m:{TIME}}} AND ({_IN_ANY})
                 UNION ALL
-                {{raw_rows}} WHERE time > {{as_of_m:{_TIME}}} AND time <= {{as_of_t:{_TIME}}}
+                {{raw_rows}} WHERE time > {{as_of_m:{TIME}}} AND time <= {{as_of_t:{TIME}}}
             )
         )
         GROUP BY partner_id
@@ -219,16 +212,16 @@ def metrics_from_state(client: Client, as_of: datetime, scoring: Scoring) -> lis
     # Windows of whole days (as by default) start on midnights too: the year's first day is
     # then the only one its start passes by T; and of a day or more, so that what a start
     # passes by T was stored by the midnight (the state's `leaving`). Others: in full.
-    starts = frame_m[1:]  # _EDGES is (as_of, *_STARTS)
+    starts = frame_m[1:]  # EDGES is (as_of, *STARTS)
     whole_days = all(e == midnight_at_or_before(e) and e <= midnight - timedelta(days=1) for e in starts)
     if not whole_days or not _usable(client, midnight, scoring):
         return None
-    params: dict[str, Any] = {f"{name}_m": _ts(e) for name, e in zip(_EDGES, frame_m, strict=True)}
-    params.update({f"{name}_t": _ts(e) for name, e in zip(_EDGES, frame_t, strict=True)})
+    params: dict[str, Any] = {f"{name}_m": sql_time(e) for name, e in zip(EDGES, frame_m, strict=True)}
+    params.update({f"{name}_t": sql_time(e) for name, e in zip(EDGES, frame_t, strict=True)})
     params.update(
-        m=_ts(midnight),
-        t=_ts(t),
-        year_day=frame_m[_EDGES.index("rhythm_from")].date().isoformat(),
+        m=sql_time(midnight),
+        t=sql_time(t),
+        year_day=frame_m[EDGES.index("rhythm_from")].date().isoformat(),
         **shared_params(scoring),
     )
     sql = _FROM_STATE_SQL.replace("{raw_rows}", _raw_rows(scoring)).replace(

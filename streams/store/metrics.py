@@ -10,14 +10,15 @@ rows alone, every window by time: the same numbers, without planning the parts a
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
 from streams.formats import aware
-from streams.rules.scoring import Health, Metrics, Scoring, assess
+from streams.rules.scoring import Metrics, Scoring
 from streams.rules.validation import engagement_types
+from streams.store.windows import EDGES, RHYTHM_QUANTILE, STARTS, TIME, frames_at, shared_params, sql_time, to_millis
 
 # Health as of several times T in one query (a catch-up evaluates a month of midnights
 # at once). Each T comes as a frame computed once in Python: its window starts, their
@@ -35,28 +36,25 @@ from streams.rules.validation import engagement_types
 #   partners long silent), the same for every T of the batch: whole months from
 #   `partner_months` (the windows' first month whole when it ends before the first T's day:
 #   min and max may see a day twice), else the rest of that month from the rollup.
-_TIME = "DateTime64(3, 'UTC')"
 # A frame: T and each window start (as times), the same as days, and the same as days read
 # raw (T's day where an edge's day is not: no row of it counts, as none is before T).
-_STARTS = ("month_ago", "two_months_ago", "baseline_from", "activity_from", "recent_from", "usual_from", "rhythm_from")
-_EDGES = ("as_of", *_STARTS)
-_FRAME = f"Array(Tuple({', '.join([_TIME] * len(_EDGES) + ['Date'] * 2 * len(_EDGES))}))"
+_FRAME = f"Array(Tuple({', '.join([TIME] * len(EDGES) + ['Date'] * 2 * len(EDGES))}))"
 _FRAME_NAMES = ", ".join(
-    [f"frame.{i + 1} AS {name}" for i, name in enumerate(_EDGES)]
-    + [f"frame.{len(_EDGES) + i + 1} AS {name}_day" for i, name in enumerate(_EDGES)]
-    + [f"frame.{2 * len(_EDGES) + i + 1} AS {name}_raw" for i, name in enumerate(_EDGES)]
+    [f"frame.{i + 1} AS {name}" for i, name in enumerate(EDGES)]
+    + [f"frame.{len(EDGES) + i + 1} AS {name}_day" for i, name in enumerate(EDGES)]
+    + [f"frame.{2 * len(EDGES) + i + 1} AS {name}_raw" for i, name in enumerate(EDGES)]
 )
-_AS_OF_DAY = f"frame.{len(_EDGES) + 1}"
+_AS_OF_DAY = f"frame.{len(EDGES) + 1}"
 # The short windows' starts (up to the baseline's): their rows come from the rollup.
 _SHORT = ("month_ago", "two_months_ago", "baseline_from", "activity_from")
 # Written out, not has([...], day): in the join's lambda that is an order of magnitude slower.
-_NOT_RAW_DAY = " AND ".join(f"day != frame.{2 * len(_EDGES) + i + 1}" for i in range(1, len(_EDGES)))
+_NOT_RAW_DAY = " AND ".join(f"day != frame.{2 * len(EDGES) + i + 1}" for i in range(1, len(EDGES)))
 # A month of day counts serves a frame's decline counts when it overlaps their windows
 # (from the usual windows' start up to T's day; the rhythm's year reads its own way).
 _DECLINE_MONTHS = (
-    f"month <= frame.{len(_EDGES) + 1} AND addMonths(month, 1) > frame.{len(_EDGES) + 1 + _EDGES.index('usual_from')}"
+    f"month <= frame.{len(EDGES) + 1} AND addMonths(month, 1) > frame.{len(EDGES) + 1 + EDGES.index('usual_from')}"
 )
-_RAW_DAY = "(" + " OR ".join(f"day = frame.{2 * len(_EDGES) + i + 1}" for i in range(len(_EDGES))) + ")"
+_RAW_DAY = "(" + " OR ".join(f"day = frame.{2 * len(EDGES) + i + 1}" for i in range(len(EDGES))) + ")"
 # Which engagement type a row is, as one bit: distinct types are a bitwise or.
 _TYPE_BIT = "bitShiftLeft(toUInt64(1), transform(type, {types:Array(String)}, {type_bits:Array(UInt8)}, 63))"
 
@@ -89,7 +87,7 @@ def _long_windows(at: str, edges_only: bool = True) -> str:
 
 def _in_days(start: str, end: str) -> str:
     """A lambda's condition on a day `d` of a partner's series: in the window, not read raw."""
-    others = " AND ".join(f"d != {name}_raw" for name in _STARTS)
+    others = " AND ".join(f"d != {name}_raw" for name in STARTS)
     return f"d >= {start}_day AND d < {end}_day AND {others}"
 
 
@@ -99,7 +97,7 @@ _NEXT_MONTH = "addMonths(month, 1)"
 def _whole_month(start: str, end: str) -> str:
     """A month row lies wholly inside the window and holds no day read raw: every day of
     it counts, no lambda needed (most of a year's months, at every T)."""
-    no_raw = " AND ".join(f"NOT ({name}_raw >= month AND {name}_raw < {_NEXT_MONTH})" for name in _STARTS)
+    no_raw = " AND ".join(f"NOT ({name}_raw >= month AND {name}_raw < {_NEXT_MONTH})" for name in STARTS)
     return f"month >= {start}_day AND {_NEXT_MONTH} <= {end}_day AND {no_raw}"
 
 
@@ -128,13 +126,6 @@ def _by_time(start: str, end: str) -> str:
 # not read raw; raw rows of the days read raw, up to T.
 _ROLLUP_ROWS = f"day < {_AS_OF_DAY} AND {_NOT_RAW_DAY}"
 _RAW_ROWS = f"{_RAW_DAY} AND t <= frame.1"
-
-# The usual gap from a partner's sorted `gaps` (also as health_state computes it).
-RHYTHM_QUANTILE = """{gap_quantile} * (length(gaps) - 1) AS gap_at,
-    if(length(gaps) >= {min_gaps:UInt32},
-       gaps[toUInt32(gap_at) + 1] + (gap_at - floor(gap_at)) * (gaps[least(toUInt32(gap_at) + 2, length(gaps))]
-                                                              - gaps[toUInt32(gap_at) + 1]),
-       NULL) AS usual_gap_days"""
 
 # The metrics from the parts' per-(T, partner) sums (the columns of `_windowed` and
 # `_long_windows`, in that order).
@@ -206,7 +197,7 @@ _PARTS_SQL = f"""
         (
             SELECT {_RAW_COLUMNS}
             FROM engagement_events_by_time
-            WHERE toDate(time) IN {{edge_days:Array(Date)}} AND time <= {{to_t:{_TIME}}}
+            WHERE toDate(time) IN {{edge_days:Array(Date)}} AND time <= {{to_t:{TIME}}}
         )
         {{raw_join}}
         WHERE {_RAW_ROWS}
@@ -287,16 +278,12 @@ _PARTNER_PARTS_SQL = f"""
         (
             SELECT {_RAW_COLUMNS}
             FROM engagement_events
-            WHERE partner_id IN {{partners:Array(String)}} AND time <= {{to_t:{_TIME}}}
+            WHERE partner_id IN {{partners:Array(String)}} AND time <= {{to_t:{TIME}}}
         )
         ARRAY JOIN arrayFilter(frame -> t <= frame.1, {{frames:{_FRAME}}}) AS frame
     )
     GROUP BY as_of, partner_id
 """
-
-
-def _ts(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
 def _metrics_sql(scoring: Scoring, batched: bool) -> str:
@@ -337,22 +324,6 @@ def _with_scoring(parts: str, scoring: Scoring) -> str:
 Partners = str | list[str] | None  # one partner, some, or (None) every partner
 
 
-def to_millis(t: datetime) -> datetime:
-    """T as DateTime64(3) holds it (and as the answer's as_of comes back): aware, to the ms."""
-    t = aware(t)
-    return t.replace(microsecond=t.microsecond // 1000 * 1000)
-
-
-def shared_params(scoring: Scoring) -> dict[str, Any]:
-    """Parameters of this query that health_state's takes too: the divisors of the usual
-    windows, the rhythm's least number of gaps."""
-    return dict(
-        baseline_months=float(scoring.raw["windows_days"]["baseline_months"]),
-        usual_windows=float(scoring.decline("usual_windows")),
-        min_gaps=int(scoring.rhythm("min_gaps")),
-    )
-
-
 def compute_metrics(client: Client, as_of: datetime, scoring: Scoring, partner: Partners = None) -> list[Metrics]:
     return next(iter(compute_metrics_at(client, [as_of], scoring, partner).values()))
 
@@ -366,23 +337,23 @@ def compute_metrics_at(
     frames = frames_at(times, scoring)
     types = engagement_types()
     params: dict[str, Any] = dict(
-        to_t=_ts(times[-1]), types=types, type_bits=list(range(len(types))), **shared_params(scoring)
+        to_t=sql_time(times[-1]), types=types, type_bits=list(range(len(types))), **shared_params(scoring)
     )
     if partner is None:
         sql, raw = _metrics_sql(scoring, batched=len(times) > 1), _read_raw(client, frames)
         params.update(
             # The short windows read the rollup row by row from the earliest T's earliest start.
-            from_day=min(frames[0][_EDGES.index(name)] for name in _SHORT).date().isoformat(),
+            from_day=min(frames[0][EDGES.index(name)] for name in _SHORT).date().isoformat(),
             long_from_day=min(e for frame in frames for e in frame).date().isoformat(),
             first_day=times[0].date().isoformat(),
             to_day=times[-1].date().isoformat(),
             edge_days=sorted({day.isoformat() for days in raw for day in days if day}),
         )
     else:  # no day read raw as an edge's: every row is
-        sql, raw = _with_scoring(_PARTNER_PARTS_SQL, scoring), [(None,) * len(_EDGES)] * len(frames)
+        sql, raw = _with_scoring(_PARTNER_PARTS_SQL, scoring), [(None,) * len(EDGES)] * len(frames)
         params["partners"] = [partner] if isinstance(partner, str) else partner
     # A day not read raw is T's in the frame: no row of it counts (none is before T).
-    params["frames"] = [(*map(_ts, f), *(e.date().isoformat() for e in f), *((d or f[0].date()).isoformat() for d in days))
+    params["frames"] = [(*map(sql_time, f), *(e.date().isoformat() for e in f), *((d or f[0].date()).isoformat() for d in days))
                         for f, days in zip(frames, raw, strict=True)]  # fmt: skip
     out: dict[datetime, list[Metrics]] = {t: [] for t in times}
     as_ofs: dict[datetime, datetime] = {}  # one object per T (a catch-up makes 10k × 31)
@@ -395,16 +366,6 @@ def compute_metrics_at(
     return out
 
 
-def frames_at(times: list[datetime], scoring: Scoring) -> list[tuple[datetime, ...]]:
-    """Each T with its window starts (in _EDGES order), as the scoring file sets them."""
-    month = scoring.window("month")
-    recent = timedelta(days=scoring.decline("window_days"))
-    starts = [month, 2 * month, month * (1 + int(scoring.raw["windows_days"]["baseline_months"])),
-              scoring.window("activity"), recent, recent * (1 + int(scoring.decline("usual_windows"))),
-              timedelta(days=scoring.rhythm("history_days"))]  # fmt: skip
-    return [(t, *(t - w for w in starts)) for t in times]
-
-
 def _read_raw(client: Client, frames: list[tuple[datetime, ...]]) -> list[tuple[date | None, ...]]:
     """Per frame, per edge: its day if it is read raw, else None. A midnight with no event
     stored exactly on it needs no raw row: its day lies wholly after it (the daily
@@ -415,12 +376,8 @@ def _read_raw(client: Client, frames: list[tuple[datetime, ...]]) -> list[tuple[
     taken = set()
     if midnights:
         taken = {aware(t) for (t,) in client.query(
-            f"SELECT DISTINCT time FROM engagement_events_by_time WHERE time IN {{instants:Array({_TIME})}}",
-            parameters={"instants": [_ts(e) for e in midnights]},
+            f"SELECT DISTINCT time FROM engagement_events_by_time WHERE time IN {{instants:Array({TIME})}}",
+            parameters={"instants": [sql_time(e) for e in midnights]},
         ).result_rows}  # fmt: skip
     whole = set(midnights) - taken
     return [tuple(None if e in whole else e.date() for e in frame) for frame in frames]
-
-
-def assess_all(client: Client, as_of: datetime, scoring: Scoring, partner: Partners = None) -> list[Health]:
-    return [assess(m, scoring) for m in compute_metrics(client, as_of, scoring, partner)]

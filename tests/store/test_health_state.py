@@ -21,7 +21,7 @@ EVENTS = [e for e in oracle.generate() if e["type"] != "partner.profile"]
 START = oracle.parse(EVENTS[0]["time"]).replace(hour=0, minute=0, second=0, microsecond=0)
 SCORING = load_scoring()
 MS = timedelta(milliseconds=1)
-# Window starts as offsets from T (metrics.frames_at): an event this far before T sits on an edge.
+# Window starts as offsets from T (windows.frames_at): an event this far before T sits on an edge.
 EDGES = (30, 60, 120, 90, 240, 365)
 
 

@@ -14,7 +14,7 @@ from streams.formats import json_bytes
 from streams.rules.scoring import load_scoring
 from streams.rules.watermark import midnights_between
 from streams.store import connection as store
-from streams.store import metrics, rows
+from streams.store import metrics, rows, windows
 from streams.store import reads as queries
 from streams.store.rows import Origin
 from streams.store.writes import classify, write_batch
@@ -302,8 +302,8 @@ def test_the_rhythm_counts_the_day_of_its_year_edge_once(client):
         events += [event(partner, at, n) for n, at in enumerate([edge, *([edge + timedelta(hours=9)] if later else []),
                                                                   *days])]  # fmt: skip
     write(client, *(orjson.dumps(e) for e in events))
-    raw_days = metrics._read_raw(client, metrics.frames_at([t], scoring))[0]
-    assert raw_days[metrics._EDGES.index("rhythm_from")] == edge.date()  # the edge's day is read raw
+    raw_days = metrics._read_raw(client, windows.frames_at([t], scoring))[0]
+    assert raw_days[windows.EDGES.index("rhythm_from")] == edge.date()  # the edge's day is read raw
     want = oracle.health(events, t)
     found = {m.partner_id: m for m in metrics.compute_metrics(client, t, scoring)}
     for partner in ("both", "edge-only"):
@@ -320,7 +320,7 @@ def test_midnights_read_whole_days_unless_an_event_sits_on_an_edge(client):
     first, last = oracle.parse(events[0]["time"]), max(oracle.parse(e["time"]) for e in events)
     midnights = midnights_between(first, last + timedelta(days=130))
     by_time = metrics.compute_metrics_at(client, midnights, load_scoring())
-    raw = metrics._read_raw(client, metrics.frames_at(midnights, load_scoring()))
+    raw = metrics._read_raw(client, windows.frames_at(midnights, load_scoring()))
     whole = sum(not any(days) for days in raw)
     assert 20 < whole < len(midnights) - 20  # frames with no day read raw, and with some
     for t, found in by_time.items():
@@ -363,10 +363,10 @@ def test_the_partners_asked_for_read_their_raw_rows_and_get_what_everyone_gets(c
         wanted = [asked] if isinstance(asked, str) else asked
         assert found.keys() == everyone.keys()
         for t in times:
-            t = metrics.to_millis(t)
+            t = windows.to_millis(t)
             assert found[t] == [m for m in everyone[t] if m.partner_id in wanted], (asked, t)
             assert_oracle(found[t], events, t, wanted)
-    assert any(found for found in everyone.values()) and not everyone[metrics.to_millis(first - timedelta(days=1))]
+    assert any(found for found in everyone.values()) and not everyone[windows.to_millis(first - timedelta(days=1))]
 
 
 def test_first_and_last_engagement_before_short_windows_stop_at_t(client, tmp_path):
@@ -380,7 +380,7 @@ def test_first_and_last_engagement_before_short_windows_stop_at_t(client, tmp_pa
           raw("b1", subject="globex", time="2026-10-10T08:00:00Z"),
           raw("b2", subject="globex", time="2026-11-21T08:00:00Z"))  # fmt: skip
     for scoring, start in ((load_scoring(path), "2026-11-14"), (load_scoring(), "2026-07-23")):
-        assert min(metrics.frames_at([t], scoring)[0][1:5]).date().isoformat() == start
+        assert min(windows.frames_at([t], scoring)[0][1:5]).date().isoformat() == start
         got = {m.partner_id: (m.first_engagement_at, m.last_engagement_at)
                for m in metrics.compute_metrics(client, t, scoring)}  # fmt: skip
         assert got == {
