@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from streams import config
@@ -19,6 +22,20 @@ from streams.worker.process import PipelineProcess
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 Record = tuple[bytes | None, bytes]
+
+
+@contextmanager
+def scratch(prefix: str) -> Iterator[Path]:
+    """A working directory for one run (a store of up to a few GB, the worker's log),
+    removed after it; kept when the run fails, and said where (its pipeline.log tells
+    what the worker did)."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield work
+    except BaseException:
+        print(f"kept {work} for a look (the worker's log: {work / 'pipeline.log'})", file=sys.stderr)
+        raise
+    shutil.rmtree(work, ignore_errors=True)
 
 
 def iter_records(n: int, partners: int = 400, days: int = 365) -> Iterator[Record]:

@@ -22,13 +22,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import statistics
-import tempfile
 import time
 from collections import defaultdict
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from common import produce
+from common import produce, scratch
 
 from streams import config
 from streams.broker.embedded import embedded_broker, ensure_topics
@@ -143,8 +142,8 @@ def main() -> None:
     faded = sum(p.faded_at is not None for p in sim.partners)
     print(f"{args.partners} partners (seed {args.seed}), {sim.engagements:,} engagements over two years; "
           f"judged year from {sim.start + timedelta(days=365):%Y-%m-%d}: {lapsed} lapse, {faded} fade")  # fmt: skip
-    work = Path(tempfile.mkdtemp(prefix="pp-early-"))
-    episodes, snapshots = run_pipeline(sim, work)
+    with scratch("pp-early-") as work:
+        episodes, snapshots = run_pipeline(sim, work)
     results = {"contract rules": judge(episodes, sim, last_engagement),
                "first rules": judge(first_rules(snapshots), sim, last_engagement)}  # fmt: skip
     print(f"\n{'':16}{'rhythm':>8}{'lapse→warning':>15}{'lapses caught':>15}{'fades caught':>14}")

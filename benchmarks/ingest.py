@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import tempfile
 import time
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer
-from common import produce, records, worker
+from common import produce, records, scratch, worker
 
 from streams.broker.embedded import embedded_broker, ensure_topics
 from streams.config import EMBEDDED_SESSION_TIMEOUT, TOPIC_EVENTS
@@ -74,16 +73,14 @@ def main() -> None:
     args = parser.parse_args()
     data = records(args.events)
     if args.broker in ("tansu", "both"):
-        with embedded_broker() as bootstrap:
-            # Started as the embedded default starts (its session timeout), events waiting.
-            measure("tansu", bootstrap, data, Path(tempfile.mkdtemp(prefix="pp-ingest-")), args.batch_size,
-                    EMBEDDED_SESSION_TIMEOUT)  # fmt: skip
+        # Started as the embedded default starts (its session timeout), events waiting.
+        with embedded_broker() as bootstrap, scratch("pp-ingest-") as work:
+            measure("tansu", bootstrap, data, work, args.batch_size, EMBEDDED_SESSION_TIMEOUT)
     if args.broker in ("kafka", "both"):
         from tests.apache_kafka import VERSION, apache_kafka
 
-        with apache_kafka() as kafka:
-            label = f"kafka {VERSION}"
-            measure(label, kafka.bootstrap, data, Path(tempfile.mkdtemp(prefix="pp-ingest-")), args.batch_size, 6.0)
+        with apache_kafka() as kafka, scratch("pp-ingest-") as work:
+            measure(f"kafka {VERSION}", kafka.bootstrap, data, work, args.batch_size, 6.0)
 
 
 if __name__ == "__main__":

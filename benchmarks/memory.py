@@ -20,11 +20,10 @@ own process, tests/chdb_server.py), so the figure is the worker's own memory.
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
 from pathlib import Path
 
-from common import iter_records, produce, rss_mb, worker
+from common import iter_records, produce, rss_mb, scratch, worker
 
 from streams.broker.embedded import embedded_broker, ensure_topics
 
@@ -35,19 +34,19 @@ def main() -> None:
     parser.add_argument("--store", choices=["embedded", "server"], default="embedded")
     parser.add_argument("--batch-size", type=int, help="the worker's PARTNERPULSE_BATCH_SIZE (default: its default)")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="pp-memory-"))
-    server = None
-    if args.store == "server":
-        # Imported only here: it imports chDB, and a library mapped by this process too
-        # would be shared with the worker's, which the kernel then does not page out.
-        from tests.chdb_server import StoreProcess
+    with scratch("pp-memory-") as work:
+        server = None
+        if args.store == "server":
+            # Imported only here: it imports chDB, and a library mapped by this process too
+            # would be shared with the worker's, which the kernel then does not page out.
+            from tests.chdb_server import StoreProcess
 
-        server = StoreProcess(work / "server").start()
-    try:
-        measure(args, work, server.dsn if server else None)
-    finally:
-        if server:
-            server.kill()
+            server = StoreProcess(work / "server").start()
+        try:
+            measure(args, work, server.dsn if server else None)
+        finally:
+            if server:
+                server.kill()
 
 
 def measure(args, work: Path, clickhouse: str | None) -> None:

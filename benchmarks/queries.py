@@ -15,11 +15,13 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
-import tempfile
 import time
+from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import orjson
+from common import scratch
 
 from streams.reporting.explain import explain
 from streams.reporting.health_rows import health
@@ -83,16 +85,16 @@ def main() -> None:
     args = parser.parse_args()
     rng = random.Random(1)
     end = datetime(2026, 11, 26, tzinfo=UTC)
-    path = args.store or tempfile.mkdtemp(prefix="pp-bench-")
-    client = store.connect(f"chdb://{path}")
-    stored = client.query("SELECT count() FROM engagement_events").result_rows[0][0]
-    if stored:
-        if stored != args.events:
-            raise SystemExit(f"{path} holds {stored:,} events, not {args.events:,}: use another --store")
-        print(f"reusing {stored:,} events in {path}")
-    else:
-        load(client, args, rng, end)
-    measure(client, args, end)
+    with nullcontext(Path(args.store)) if args.store else scratch("pp-bench-") as path:
+        client = store.connect(f"chdb://{path}")
+        stored = client.query("SELECT count() FROM engagement_events").result_rows[0][0]
+        if stored:
+            if stored != args.events:
+                raise SystemExit(f"{path} holds {stored:,} events, not {args.events:,}: use another --store")
+            print(f"reusing {stored:,} events in {path}")
+        else:
+            load(client, args, rng, end)
+        measure(client, args, end)
 
 
 def load(client, args, rng: random.Random, end: datetime) -> None:

@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import tempfile
 import time
-from pathlib import Path
 
 import orjson
 from aiokafka import AIOKafkaConsumer
-from common import produce, records, worker
+from common import produce, records, scratch, worker
 from ingest import baseline
 
 from streams.broker.embedded import embedded_broker, ensure_topics
@@ -38,8 +36,7 @@ def main() -> None:
     args = parser.parse_args()
     n = args.events
     data = records(n, partners=args.partners, days=args.days)
-    work = Path(tempfile.mkdtemp(prefix="pp-replay-"))
-    with embedded_broker() as bootstrap:
+    with scratch("pp-replay-") as work, embedded_broker() as bootstrap:
         ensure_topics(bootstrap, 4)
         print(f"{args.partners:,} partners × {args.days} days: produced {n:,} records in "
               f"{produce(bootstrap, data):.1f} s (kafka-python, not part of the replay figure)")  # fmt: skip
