@@ -349,7 +349,7 @@ def compute_metrics_at(
             to_day=times[-1].date().isoformat(),
             edge_days=sorted({day.isoformat() for days in raw for day in days if day}),
         )
-    else:  # no day read raw as an edge's: every row is
+    else:  # every row of theirs read raw: no edge's day to mark (the frames' raw days go unused)
         sql, raw = _with_scoring(_PARTNER_PARTS_SQL, scoring), [(None,) * len(EDGES)] * len(frames)
         params["partners"] = [partner] if isinstance(partner, str) else partner
     # A day not read raw is T's in the frame: no row of it counts (none is before T).
