@@ -222,7 +222,9 @@ class Health:
 
 
 def clamp(value: float, low: float = 0.0, high: float = 1.0) -> float:
-    return max(low, min(high, value))
+    # Comparisons, not max(low, min(high, value)): `assess` clamps three times per partner
+    # and the two built-in calls were a quarter of its time (health: 10k partners).
+    return low if value <= low else high if value >= high else value
 
 
 def round_score(value: float) -> float:
@@ -232,8 +234,9 @@ def round_score(value: float) -> float:
 
 def trend(quality_30d: float, baseline_30d: float, scoring: Scoring) -> float:
     cap = scoring.numbers.monthly_minutes
-    q, b = min(quality_30d, cap), min(baseline_30d, cap)
-    return (q - b) / max(b, 1.0)
+    q = quality_30d if quality_30d < cap else cap  # (as `clamp`: comparisons, for speed)
+    b = baseline_30d if baseline_30d < cap else cap
+    return (q - b) / (b if b > 1.0 else 1.0)
 
 
 def silence_limit(usual_gap_days: float | None, scoring: Scoring) -> float:

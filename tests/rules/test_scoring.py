@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from streams.rules.scoring import Metrics, ScoringError, assess, load_scoring, round_score, trend
+from streams.rules.scoring import Metrics, ScoringError, assess, clamp, load_scoring, round_score, trend
 
 T = datetime(2026, 11, 20, tzinfo=UTC)
 SCORING = load_scoring()
@@ -57,6 +57,13 @@ def test_momentum_and_quality_clamp():
     assert h.components["quality"] == 1.0 and h.components["momentum"] == 1.0
     h = assess(metrics(quality_minutes_30d=0, baseline_minutes_30d=500), SCORING)
     assert h.trend == -1.0 and h.components["momentum"] == 0.0
+
+
+def test_clamp_keeps_a_value_within_its_bounds_and_gives_the_bound_itself_at_or_beyond():
+    assert [clamp(v) for v in (-0.5, 0.0, 0.3, 1.0, 1.5)] == [0.0, 0.0, 0.3, 1.0, 1.0]
+    assert str(clamp(-0.0)) == "0.0"  # the bound, not a negative zero shown as -0.0
+    assert clamp(7, 2, 5) == 5 and clamp(1, 2, 5) == 2
+    assert trend(600, 600, SCORING) == 0.0 and trend(0.5, 0.5, SCORING) == 0.0  # at the cap; under 1 minute
 
 
 def test_reciprocity_extremes_and_no_engagements():
