@@ -151,7 +151,7 @@ FROM
 SELECT * EXCEPT (left, kept, joined), {RHYTHM_QUANTILE}
 FROM
 (
-    SELECT {{t:{TIME}}} AS as_of, partner_id,
+    SELECT partner_id,  -- (T is the caller's: not sent back 10k times)
            s.q_month + d.q_month AS quality_minutes_30d, s.q_prev + d.q_prev AS quality_minutes_prev_30d,
            (s.q_baseline + d.q_baseline) / {{baseline_months:Float64}} AS baseline_minutes_30d,
            s.n_activity + d.n_activity AS engagements_90d, s.n_partner + d.n_partner AS partner_initiated_90d,
@@ -220,7 +220,6 @@ def metrics_from_state(client: Client, as_of: datetime, scoring: Scoring) -> lis
     params.update({f"{name}_t": sql_time(e) for name, e in zip(EDGES, frame_t, strict=True)})
     params.update(
         m=sql_time(midnight),
-        t=sql_time(t),
         year_day=frame_m[EDGES.index("rhythm_from")].date().isoformat(),
         **shared_params(scoring),
     )
@@ -229,7 +228,7 @@ def metrics_from_state(client: Client, as_of: datetime, scoring: Scoring) -> lis
     )
     return [
         Metrics(partner_id, t, *sums, first, last, recent_n, usual_n, gap)
-        for _, partner_id, *sums, first, last, recent_n, usual_n, gap in client.query(
+        for partner_id, *sums, first, last, recent_n, usual_n, gap in client.query(
             sql, parameters=params, tz_mode="aware"
         ).result_rows
     ]
