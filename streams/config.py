@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -148,3 +150,26 @@ def redact(dsn: str) -> str:
         return dsn
     netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+# chDB's jemalloc (compiled in, its names prefixed) reads its options from this variable,
+# once, as the library loads. Freed pages given back after 100 ms instead of 5 s: all
+# the way to 0 gave ~445 MB at 2M events, but ingest ~20% slower (every free a system
+# call, every reuse a page fault); 1 s kept it at 500–525 MB (benchmarks/README.md, step 39;
+# streams/store/memory.py says why).
+ENGINE_ALLOCATOR = ("JE_MALLOC_CONF", "dirty_decay_ms:100")
+
+
+@contextmanager
+def engine_allocator() -> Iterator[None]:
+    """Around loading chDB: its allocator's options, unless the user set the variable
+    (theirs wins); the environment is as it was afterwards (children do not inherit it)."""
+    name, value = ENGINE_ALLOCATOR
+    ours = name not in os.environ
+    if ours:
+        os.environ[name] = value
+    try:
+        yield
+    finally:
+        if ours:
+            os.environ.pop(name, None)

@@ -18,6 +18,14 @@ from streams.store.executor import StoreExecutor
 from streams.worker.process import PipelineProcess
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# The in-process memory tests (tests/store/test_memory.py) measure the give-back against
+# freed pages the engine keeps: this process loads chDB, before any test opens a store,
+# with ClickHouse's own setting for them, as a user's JE_MALLOC_CONF would. The product's
+# shorter keep (streams.config.ENGINE_ALLOCATOR) is tested in fresh processes.
+with pytest.MonkeyPatch.context() as _env:
+    _env.setenv("JE_MALLOC_CONF", "dirty_decay_ms:5000")
+    store.import_chdb()
 EXAMPLES = ROOT / "schemas" / "examples"
 
 

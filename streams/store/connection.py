@@ -17,7 +17,7 @@ import clickhouse_connect
 from clickhouse_connect.driver import options as client_options
 from clickhouse_connect.driver.client import Client
 
-from streams.config import DATABASE, clickhouse_cluster, embedded_store, redact
+from streams.config import DATABASE, clickhouse_cluster, embedded_store, engine_allocator, redact
 from streams.errors import StoreError
 from streams.paths import SCHEMAS_DIR
 
@@ -36,14 +36,17 @@ client_options.np = client_options.arrow = client_options.pl = None
 _UNUSED_BY_CHDB = ("pyarrow", "numpy")
 
 
-def _import_chdb() -> None:
+def import_chdb() -> None:
     """Import chDB with `_UNUSED_BY_CHDB` hidden (chDB takes them as optional), then
-    unhidden: a later `import pyarrow` elsewhere in the process works as before."""
-    if "chdb" in sys.modules or any(name in sys.modules for name in _UNUSED_BY_CHDB):
-        return  # already imported (by chDB or by someone who uses them): nothing to save
-    sys.modules.update(dict.fromkeys(_UNUSED_BY_CHDB))  # None: "not installed" to `import`
+    unhidden: a later `import pyarrow` elsewhere in the process works as before. Its
+    allocator's options are set as it loads (`config.engine_allocator`)."""
+    if "chdb" in sys.modules:
+        return
+    if not any(name in sys.modules for name in _UNUSED_BY_CHDB):  # else someone uses them: nothing to save
+        sys.modules.update(dict.fromkeys(_UNUSED_BY_CHDB))  # None: "not installed" to `import`
     try:
-        import chdb.state  # noqa: F401  (chdb.connect imports it on first use)
+        with engine_allocator():
+            import chdb.state  # noqa: F401  (chdb.connect imports it on first use)
     except ImportError:
         pass  # a chDB that needs them after all: clickhouse-connect imports it as it is
     finally:
@@ -83,7 +86,7 @@ def connect(dsn: str, migrate: bool = True) -> Client:
         )
     if embedded_store(target.dsn):
         Path(urlsplit(target.dsn).path).mkdir(parents=True, exist_ok=True)
-        _import_chdb()
+        import_chdb()
     try:
         client = clickhouse_connect.get_client(dsn=target.dsn)
         on_cluster = f" ON CLUSTER '{cluster}'" if cluster else ""

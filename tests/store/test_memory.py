@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import mmap
+import os
 import re
 import subprocess
 import sys
@@ -131,3 +132,31 @@ def test_the_engines_start_up_code_is_paged_out_once_the_store_is_open(tmp_path)
     opened, paged, later, answered = done.stdout.split()
     assert int(opened) > 100 and int(paged) < int(opened) / 4, done.stdout
     assert answered == "True" and int(later) < int(opened) / 2, done.stdout  # not paged back in whole
+
+
+def kept_after_a_heavy_query(tmp_path, env: dict[str, str]) -> tuple[str, int, int]:
+    """In a fresh process (the engine's allocator reads its options once, as chDB loads):
+    JE_MALLOC_CONF after the store opened, then what the engine keeps of a heavy query's
+    freed pages right after it and a second later — nothing given back by the worker."""
+    code = ("import os, time; from streams.store.connection import connect; "
+            "from tests.store.test_memory import HEAVY, freed_kept_mb as kept; "
+            f"c = connect('chdb://{tmp_path}/store'); print(os.environ.get('JE_MALLOC_CONF')); "
+            "c.command(HEAVY); first = kept(c); time.sleep(1.0); print(round(first), round(kept(c)))")  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "JE_MALLOC_CONF"} | env
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    variable, amounts = done.stdout.splitlines()
+    first, later = amounts.split()
+    return variable, int(first), int(later)
+
+
+def test_the_engine_gives_back_on_its_own_what_it_freed_a_moment_ago(tmp_path):
+    variable, first, later = kept_after_a_heavy_query(tmp_path, {})
+    assert variable == "None"  # set while chDB loaded, not left for the worker's children
+    assert later < 20, (first, later)  # ~200 MB freed; ClickHouse's own setting keeps them 5 s
+
+
+def test_a_users_allocator_options_win(tmp_path):
+    variable, first, later = kept_after_a_heavy_query(tmp_path, {"JE_MALLOC_CONF": "dirty_decay_ms:5000"})
+    assert variable == "dirty_decay_ms:5000"
+    assert first > 150 and later > 150, (first, later)  # kept, as they asked
