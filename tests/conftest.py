@@ -18,6 +18,7 @@ from streams.store.executor import StoreExecutor
 from streams.worker.process import PipelineProcess
 
 ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "schemas" / "examples"
 
 # The in-process memory tests (tests/store/test_memory.py) measure the give-back against
 # freed pages the engine keeps: this process loads chDB, before any test opens a store,
@@ -26,7 +27,6 @@ ROOT = Path(__file__).resolve().parent.parent
 with pytest.MonkeyPatch.context() as _env:
     _env.setenv("JE_MALLOC_CONF", "dirty_decay_ms:5000")
     store.import_chdb()
-EXAMPLES = ROOT / "schemas" / "examples"
 
 
 def env_for(settings: Settings) -> dict[str, str]:

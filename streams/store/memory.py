@@ -19,10 +19,11 @@ kernel reclaims them at once; what the worker goes on running faults back in (~1
 Ingesting 2M events, store-only: peak 634 → 479 MB (benchmarks/README.md, step 31).
 
 The engine's allocator also gives back by itself what it freed more than a tenth of a
-second ago (`config.ENGINE_ALLOCATOR`, set as chDB loads), where ClickHouse's own setting keeps
-it five seconds: a batch's store step runs while merges free their pages beside it, and
-those pages stayed resident until the give-back after the step. Ingesting 2M events:
-peak 490–515 → 472–500 MB (medians 504 → 475), ingest within a few per cent (benchmarks/README.md, step 39).
+second ago (`config.ENGINE_ALLOCATOR`, set as chDB loads), where ClickHouse's own
+setting keeps it five seconds: a batch's store step runs while merges free their pages
+beside it, and those pages stayed resident until the give-back after the step.
+Ingesting 2M events: peak 490–515 → 472–500 MB (medians 504 → 475), ingest within a few
+per cent (benchmarks/README.md, step 39).
 
 A ClickHouse server manages its own memory: with one, nothing is done here.
 """
