@@ -154,9 +154,9 @@ def redact(dsn: str) -> str:
 
 # chDB's jemalloc (compiled in, its names prefixed) reads its options from this variable,
 # once, as the library loads. Freed pages given back after 100 ms instead of 5 s: all
-# the way to 0 gave ~445 MB at 2M events, but ingest ~20% slower (every free a system
-# call, every reuse a page fault); 1 s kept it at 500–525 MB (benchmarks/README.md, step 39;
-# streams/store/memory.py says why).
+# the way to 0 gave 442–458 MB at 2M events, but ingest ~20% slower (every free a system
+# call, every reuse a page fault); 1 s kept it at 502–526 MB (benchmarks/README.md, step
+# 39; streams/store/memory.py says why).
 ENGINE_ALLOCATOR = ("JE_MALLOC_CONF", "dirty_decay_ms:100")
 
 
