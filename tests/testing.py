@@ -86,6 +86,7 @@ class TestingReader:
     assigned: bool = True
     started: bool = True
     reachable_answers: list[bool] = field(default_factory=list)
+    behind: set[int] = field(default_factory=set)  # partitions with records on the broker not handed out
 
     def __post_init__(self):
         self.storing = asyncio.Lock()
@@ -111,6 +112,9 @@ class TestingReader:
 
     def partitions(self) -> list[int]:
         return sorted(self.mine)
+
+    async def backlogged(self) -> set[int]:
+        return self.behind & self.mine
 
     def is_leader(self) -> bool:
         return 0 in self.mine

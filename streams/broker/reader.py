@@ -128,6 +128,24 @@ class BatchReader(ConsumerRebalanceListener):
             raise BrokerError(REFUSALS[type(exc)]) from exc
         return [r for records in batches.values() for r in records]
 
+    async def backlogged(self) -> set[int]:
+        """Assigned partitions with records on the broker not yet handed out: the position
+        behind the high watermark of the last fetch, or nothing fetched since the assignment
+        (unknown counts as a backlog). A fetch's high watermark is right on Tansu too, whose
+        ListOffsets is not (measured: 20k records produced in batches, 4 partitions)."""
+        out = set()
+        for tp in self._consumer.assignment() if self._consumer is not None else ():
+            if tp.topic != self.topic:
+                continue
+            try:
+                high = self._consumer.highwater(tp)
+                behind = high is None or await asyncio.wait_for(self._consumer.position(tp), 0.1) < high
+            except Exception:  # revoked meanwhile, or no position yet: a backlog until known
+                behind = True
+            if behind:
+                out.add(tp.partition)
+        return out
+
     async def end_offsets(self) -> dict[int, int]:
         """The log end offset of each assigned partition, as the broker reports it (Tansu
         reports too low after batched produce: a lower bound there)."""

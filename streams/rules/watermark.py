@@ -1,14 +1,18 @@
 """Event-time progress of the stream, and the midnights it has crossed (pure).
 
 Watermark = the smallest, over the input partitions, of the latest event time seen on
-each, minus the allowed lateness. A partition with no record for `idle` seconds of
-wall time (counting from when it was last assigned) stops holding it back — but only
-while a live worker owns it: a partition whose worker died has a backlog, not silence,
-and holds the watermark at its last event time until another worker takes it over. If
-every partition is idle, the furthest one sets it. A partition that holds the
-watermark but has shown no event time yet holds it back entirely. Workers record each partition's progress in
-ClickHouse (`partition_progress`), so the watermark is the whole stream's, whichever
-worker reads which partition.
+each, minus the allowed lateness. A partition stops holding it back once it has been
+idle for `idle` seconds of wall time, counted from its last activity: a record stored,
+its assignment, or a heartbeat in which its owner still had a backlog of it (records on
+the broker not yet read, or read and not yet stored) — by the clock alone, a partition
+just assigned whose backlog waited behind other partitions' batches could count as idle,
+and midnights be decided without its events. And only while a live worker owns it: a
+partition whose worker died has a backlog, not silence, and holds the watermark at its
+last event time until another worker takes it over. If every partition is idle, the
+furthest one sets it. A partition that holds the watermark but has shown no event time
+yet holds it back entirely. Workers record each partition's progress in ClickHouse
+(`partition_progress`), so the watermark is the whole stream's, whichever worker reads
+which partition.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 class PartitionProgress:
     partition: int
     latest: datetime | None  # the latest event time seen on it, ever
-    active_at: datetime  # wall clock of its last record or assignment
+    active_at: datetime  # wall clock of its last record, assignment, or backlog reported
     owned_at: datetime  # wall clock of its owner's last heartbeat
 
 
@@ -34,8 +38,8 @@ def watermark(progress: Iterable[PartitionProgress], now: datetime, lateness: ti
     parts = list(progress)
 
     def idle_as_seen_by_a_live_owner(p: PartitionProgress) -> bool:
-        # Its owner heartbeated for the whole idle period after the last record (or the
-        # assignment) and is still alive: it really had nothing to read.
+        # Its owner heartbeated for the whole idle period after the last activity (a record,
+        # the assignment, a backlog) and is still alive: it really had nothing to read.
         return p.owned_at - p.active_at >= idle and now - p.owned_at <= OWNER_TIMEOUT
 
     busy = [p for p in parts if not idle_as_seen_by_a_live_owner(p)]

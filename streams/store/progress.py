@@ -37,11 +37,12 @@ def record_progress(client: Client, rows: list[tuple[str, int, datetime | None, 
         )
 
 
-def record_ownership(client: Client, topic: str, partitions: list[int], now: datetime) -> None:
-    """The owner's heartbeat: it still reads these partitions (no activity implied)."""
+def record_ownership(client: Client, topic: str, partitions: list[int], backlogged: set[int], now: datetime) -> None:
+    """The owner's heartbeat: it still reads these partitions, and those `backlogged` have
+    records it has not stored yet — activity, so they are not idle however long that takes."""
     if partitions:
         client.insert(
             "partition_progress",
-            [(topic, p, None, _EPOCH, now) for p in partitions],
+            [(topic, p, None, now if p in backlogged else _EPOCH, now) for p in partitions],
             column_names=["topic", "partition", "latest", "active_at", "owned_at"],
         )

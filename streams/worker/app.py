@@ -61,7 +61,7 @@ class Worker:
         self.ingest = IngestLoop(self.reader, self.store, self._send_dead_letters, settings.batch_size,
                                  describe=self.describe)  # fmt: skip
         self.evaluation = EvaluationLoop(self.evaluator, self.store, self.reader, TOPIC_EVENTS, self.ingest.busy,
-                                         describe=self.describe)  # fmt: skip
+                                         self.ingest.backlog, describe=self.describe)  # fmt: skip
         self.ingest.on_stored = self.evaluation.wake.set
         self.delivery = DeliveryLoop(self.store, self._deliver, describe=self.describe)
         self.watch = BrokerWatch(self.reader, bootstrap, settings.broker_timeout, on_fatal,
@@ -79,7 +79,8 @@ class Worker:
 
     async def _on_assigned(self, partitions: list[int]) -> None:
         # A newly assigned partition holds the watermark back (at its last known event
-        # time) until it has been idle a while: its backlog may be older than the rest.
+        # time): its backlog may be older than the rest. Its heartbeats say it has a backlog
+        # until this worker has read and stored it; it is idle only a while after that.
         now = datetime.now(UTC)
         await self.store.run(record_progress, [(TOPIC_EVENTS, p, None, now) for p in partitions])
 

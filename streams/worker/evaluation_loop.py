@@ -34,6 +34,7 @@ class EvaluationLoop:
         reader,
         topic: str,
         busy: Callable[[], bool],
+        backlog: Callable[[], Awaitable[set[int]]],
         describe: Callable[[BaseException], str] = repr,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -43,6 +44,7 @@ class EvaluationLoop:
         self.reader = reader
         self.topic = topic
         self.busy = busy
+        self.backlog = backlog
         self.describe = describe
         self.sleep = sleep
         self.now = now
@@ -56,8 +58,9 @@ class EvaluationLoop:
         busy = self.busy()
         if busy:
             await self.sleep(EVALUATE_BUSY_PAUSE)
-        try:  # every worker: "I still own my partitions" (see rules/watermark.py)
-            await self.store.run(record_ownership, self.topic, self.reader.partitions(), self.now())
+        try:  # every worker: "I still own my partitions; these have a backlog" (see rules/watermark.py)
+            backlog = await self.backlog()
+            await self.store.run(record_ownership, self.topic, self.reader.partitions(), backlog, self.now())
         except Exception as exc:
             log.warning("could not record partition ownership: %s", self.describe(exc))
         if not self.reader.is_leader():

@@ -114,6 +114,7 @@ class IngestLoop:
         self.last_read = float("-inf")  # clock() when records were last read
         self.in_flight = 0  # batches read and not yet stored
         self.committed: dict[int, int] = {}  # partition -> next offset, stored and committed
+        self.unstored: Counter[int] = Counter()  # partition -> batches read, not yet stored (or dropped)
         self._stored = asyncio.Condition()
         self._classifier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="classify")
 
@@ -134,6 +135,12 @@ class IngestLoop:
             except TimeoutError:
                 return False
         return True
+
+    async def backlog(self) -> set[int]:
+        """Partitions with records not stored yet: on the broker beyond what was read, or
+        read and still being classified or stored. The owner's heartbeat says so, and the
+        watermark waits for them (see rules/watermark.py)."""
+        return await self.reader.backlogged() | {p for p, batches in self.unstored.items() if batches > 0}
 
     def busy(self, within: float = 1.0) -> bool:
         """Was a batch stored in the last `within` seconds (a backlog streaming in)?"""
@@ -195,6 +202,7 @@ class IngestLoop:
                 if records:
                     self.last_read = self.clock()
                     self.in_flight += 1
+                    self.unstored.update({r.partition for r in records})  # before any await
                     await prepared.put(await self.prepare(records))
                     del records  # classified now: not held while the next read waits for room
                 else:
@@ -213,8 +221,10 @@ class IngestLoop:
                 item = await prepared.get()
                 if isinstance(item, Exception):
                     raise item
-                await self.store_until_stored(*item)
-                del item  # stored: not held while the next batch is awaited
+                read, classified = item
+                await self.store_until_stored(read, classified)
+                self.unstored.subtract({e.partition for e in read})
+                del item, classified  # stored: not held while the next batch is awaited
                 self.in_flight -= 1
                 room.release()
                 self.on_stored()

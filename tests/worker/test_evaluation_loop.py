@@ -4,11 +4,12 @@ a failing store, a broker gone for good."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from streams.rules.scoring import load_scoring
+from streams.rules.watermark import watermark
 from streams.store.health_state import keep_state
-from streams.store.progress import record_ownership
+from streams.store.progress import read_progress, record_ownership, record_progress
 from streams.worker.broker_watch import BrokerWatch
 from streams.worker.evaluation_loop import EVALUATE_AT_ONCE, EVALUATE_BUSY, EVALUATE_BUSY_PAUSE, EvaluationLoop
 from tests import oracle
@@ -42,8 +43,8 @@ def make(client, evaluator, mine=frozenset({0, 1}), busy=False):
     clock = FakeClock()
     reader = TestingReader([], mine=set(mine))
     store = TestingStore(client)
-    loop = EvaluationLoop(evaluator, store, reader, "engagement-events", busy=lambda: busy, sleep=clock.sleep,
-                          now=lambda: NOW)  # fmt: skip
+    loop = EvaluationLoop(evaluator, store, reader, "engagement-events", busy=lambda: busy,
+                          backlog=reader.backlogged, sleep=clock.sleep, now=lambda: NOW)  # fmt: skip
     return loop, reader, store, clock
 
 
@@ -139,6 +140,28 @@ def test_a_failing_evaluation_is_retried_after_a_second(client):
         store.fail(evaluator.advance, 1)
         assert await loop.step() == [] and clock.sleeps == [1.0]
         assert len(await loop.step()) == 3
+
+    asyncio.run(scenario())
+
+
+def test_a_partition_its_owner_still_has_a_backlog_of_is_not_idle_however_long_it_waits(client):
+    """Assigned a minute ago; partition 1's records are not all stored yet (behind on the
+    broker, or in a batch being stored): it holds the watermark whatever the clock says."""
+    idle, lateness, ago = timedelta(seconds=30), timedelta(0), NOW - timedelta(minutes=1)
+    early, late = NOW - timedelta(days=3), NOW - timedelta(days=1)
+
+    async def scenario():
+        record_progress(client, [("engagement-events", 0, late, ago), ("engagement-events", 1, early, ago)])
+        loop, reader, _, _ = make(client, CountingEvaluator(due=0), mine={0, 1})
+        reader.behind = {1}
+        await loop.step()
+        assert watermark(read_progress(client), NOW, lateness, idle) == early
+        reader.behind = set()  # stored: idle once `idle` has passed since the last backlog
+        await loop.step()
+        assert watermark(read_progress(client), NOW, lateness, idle) == early
+        loop.now = lambda: NOW + idle
+        await loop.step()
+        assert watermark(read_progress(client), NOW + idle, lateness, idle) == late
 
     asyncio.run(scenario())
 

@@ -94,6 +94,28 @@ def test_reading_stops_while_the_store_is_behind(client):
     asyncio.run(scenario())
 
 
+def test_partitions_read_and_not_yet_stored_and_those_behind_on_the_broker_are_a_backlog(client):
+    async def scenario():
+        store = TestingStore(client)
+        store.hold(write_batch)
+        reader = TestingReader([batch(0, 4, partition=1), batch(10, 2, partition=2)], behind={3})
+        loop = IngestLoop(reader, store, lambda classified: asyncio.sleep(0), batch_size=10)
+        task = asyncio.ensure_future(loop.run())
+        while reader.reads < IN_FLIGHT:
+            await asyncio.sleep(0.01)
+        # Partition 1's batch is being stored, partition 2's read ahead, 3 not read yet.
+        assert await loop.backlog() == {1, 2, 3}
+        reader.behind = set()
+        store.release()
+        while len(reader.committed) < 2:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+        assert await loop.backlog() == set()  # stored: the partitions may go idle now
+        task.cancel()
+
+    asyncio.run(scenario())
+
+
 def test_a_rebalance_during_a_batch_stores_only_the_partitions_still_owned(client):
     async def scenario():
         store = TestingStore(client)
@@ -107,6 +129,7 @@ def test_a_rebalance_during_a_batch_stores_only_the_partitions_still_owned(clien
         await run_until(loop, lambda: reader.committed)
         assert reader.committed == [{1: 103}]  # partition 0's records: read again by its new owner
         assert stored(client) == 3 and loop.processed.records == 3
+        assert await loop.backlog() == set()  # the dropped records are no backlog of this worker's
 
     asyncio.run(scenario())
 
