@@ -22,8 +22,10 @@ log = logging.getLogger(__name__)
 # Midnights per store-thread job while catching up (one query); ingest and queries run in between.
 EVALUATE_AT_ONCE = 31
 # While a backlog streams in, ingest has the store thread first: evaluation catches up
-# in small steps every few seconds, and fully once ingest rests.
-EVALUATE_BUSY, EVALUATE_BUSY_PAUSE = 7, 5.0
+# in small steps every few seconds, and fully once ingest rests. The pause looks again
+# every BUSY_LOOK seconds: a backlog that ended in it left evaluation idle for the rest
+# (0–5 s of a replay's 24–32 s).
+EVALUATE_BUSY, EVALUATE_BUSY_PAUSE, BUSY_LOOK = 7, 5.0, 0.25
 
 
 class EvaluationLoop:
@@ -55,9 +57,7 @@ class EvaluationLoop:
 
     async def step(self) -> list[datetime]:
         """One round: record ownership, then (as leader) evaluate the due midnights."""
-        busy = self.busy()
-        if busy:
-            await self.sleep(EVALUATE_BUSY_PAUSE)
+        busy = await self._pause_while_busy()
         try:  # every worker: "I still own my partitions; these have a backlog" (see rules/watermark.py)
             backlog = await self.backlog()
             await self.store.run(record_ownership, self.topic, self.reader.partitions(), backlog, self.now())
@@ -88,6 +88,16 @@ class EvaluationLoop:
             except Exception as exc:  # health is computed in full meanwhile: slower, as exact
                 log.warning("could not keep the health state: %s", self.describe(exc))
         return done
+
+    async def _pause_while_busy(self) -> bool:
+        """Wait while ingest is busy, up to EVALUATE_BUSY_PAUSE; whether it still is."""
+        waited = 0.0
+        while self.busy():
+            if waited >= EVALUATE_BUSY_PAUSE:
+                return True
+            await self.sleep(BUSY_LOOK)
+            waited += BUSY_LOOK
+        return False
 
     async def run(self) -> None:
         while True:

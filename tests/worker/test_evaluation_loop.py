@@ -11,7 +11,13 @@ from streams.rules.watermark import watermark
 from streams.store.health_state import keep_state
 from streams.store.progress import read_progress, record_ownership, record_progress
 from streams.worker.broker_watch import BrokerWatch
-from streams.worker.evaluation_loop import EVALUATE_AT_ONCE, EVALUATE_BUSY, EVALUATE_BUSY_PAUSE, EvaluationLoop
+from streams.worker.evaluation_loop import (
+    BUSY_LOOK,
+    EVALUATE_AT_ONCE,
+    EVALUATE_BUSY,
+    EVALUATE_BUSY_PAUSE,
+    EvaluationLoop,
+)
 from tests import oracle
 from tests.store.test_fit_store import load
 from tests.testing import FakeClock, TestingReader, TestingStore
@@ -77,12 +83,29 @@ def test_a_catch_up_runs_in_steps_and_yields_to_busy_ingest(client):
         evaluator = CountingEvaluator(due=40)
         loop, _, _, clock = make(client, evaluator, busy=True)
         await loop.step()
-        assert evaluator.limits == [EVALUATE_BUSY] and clock.sleeps == [EVALUATE_BUSY_PAUSE] and loop.more
+        assert evaluator.limits == [EVALUATE_BUSY] and sum(clock.sleeps) == EVALUATE_BUSY_PAUSE and loop.more
         loop.busy = lambda: False
         await loop.step()
         assert evaluator.limits[-1] == EVALUATE_AT_ONCE and evaluator.due == 2 and loop.more
         await loop.step()
         assert evaluator.due == 0 and not loop.more
+
+    asyncio.run(scenario())
+
+
+def test_a_backlog_that_ends_during_the_pause_is_caught_up_at_once(client):
+    """Ingest rests 1.1 s into the pause: the step evaluates fully at the next look, not
+    7 midnights after the whole pause (a replay's decided alerts waited up to 5 s)."""
+
+    async def scenario():
+        evaluator = CountingEvaluator(due=40)
+        loop, _, _, clock = make(client, evaluator)
+        rests_at = clock.now + 1.1
+        loop.busy = lambda: clock.now < rests_at
+        await loop.step()
+        assert evaluator.limits == [EVALUATE_AT_ONCE]
+        assert clock.sleeps == [BUSY_LOOK] * 5  # looked again every BUSY_LOOK until it rested
+        assert sum(clock.sleeps) < EVALUATE_BUSY_PAUSE
 
     asyncio.run(scenario())
 
