@@ -134,7 +134,9 @@ class BatchReader(ConsumerRebalanceListener):
         (unknown counts as a backlog). A fetch's high watermark is right on Tansu too, whose
         ListOffsets is not (measured: 20k records produced in batches, 4 partitions)."""
         out = set()
-        for tp in self._consumer.assignment() if self._consumer is not None else ():
+        if self._consumer is None:
+            return out
+        for tp in self._consumer.assignment():
             if tp.topic != self.topic:
                 continue
             try:

@@ -24,7 +24,7 @@ EVALUATE_AT_ONCE = 31
 # While a backlog streams in, ingest has the store thread first: evaluation catches up
 # in small steps every few seconds, and fully once ingest rests. The pause looks again
 # every BUSY_LOOK seconds: a backlog that ended in it left evaluation idle for the rest
-# (up to 5 s of a replay's 23–32 s; 22.7–23.9 s since, step 41 in benchmarks/README).
+# (up to 5 s of a replay: step 41 in benchmarks/README).
 EVALUATE_BUSY, EVALUATE_BUSY_PAUSE, BUSY_LOOK = 7, 5.0, 0.25
 
 
