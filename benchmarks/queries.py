@@ -33,6 +33,7 @@ from streams.store.evaluations import Evaluator
 from streams.store.health_state import build_state
 from streams.store.progress import record_progress
 from streams.store.rows import Origin
+from streams.store.windows import sql_time
 from streams.store.writes import already_stored, classify, write_batch
 
 TYPES = [
@@ -44,8 +45,8 @@ TYPES = [
 ]
 
 
-def events(n: int, partners: int, end: datetime, days: int, rng: random.Random):
-    span = days * 86400
+def events(n: int, partners: int, end: datetime, days: float, rng: random.Random, prefix: str = "b"):
+    span = int(days * 86400)
     for i in range(n):
         type_, field, values = TYPES[rng.randrange(5)]
         data = {
@@ -60,7 +61,7 @@ def events(n: int, partners: int, end: datetime, days: int, rng: random.Random):
             data["solution_id"] = "s"
             data["ecosystem_partners"] = ["isv-a", "isv-b"][: rng.randint(0, 2)]
         at = end - timedelta(seconds=rng.randrange(span))
-        yield orjson.dumps({"specversion": "1.0", "id": f"b{i}", "source": "bench", "type": type_,
+        yield orjson.dumps({"specversion": "1.0", "id": f"{prefix}{i}", "source": "bench", "type": type_,
                             "time": at.isoformat().replace("+00:00", "Z"), "subject": f"p{rng.randrange(partners)}",
                             "data": data})  # fmt: skip
 
@@ -87,7 +88,10 @@ def main() -> None:
     end = datetime(2026, 11, 26, tzinfo=UTC)
     with nullcontext(Path(args.store)) if args.store else scratch("pp-bench-") as path:
         client = store.connect(f"chdb://{path}")
-        stored = client.query("SELECT count() FROM engagement_events").result_rows[0][0]
+        stored = client.query(  # (the day after T's midnight is added in `measure`)
+            "SELECT count() FROM engagement_events WHERE time <= {end:DateTime64(3, 'UTC')}",
+            parameters={"end": sql_time(end)},
+        ).result_rows[0][0]
         if stored:
             if stored != args.events:
                 raise SystemExit(f"{path} holds {stored:,} events, not {args.events:,}: use another --store")
@@ -146,6 +150,13 @@ def measure(client, args, end: datetime) -> None:
     rows = []
     as_of = end.isoformat().replace("+00:00", "Z")
     later = (end + timedelta(hours=14)).isoformat().replace("+00:00", "Z")  # T later that day
+    # As a live store holds it at T + 14 h: the day's events since the midnight, an average
+    # day's share (read as T + 14 h's delta). Their ids are fixed: a reused store's sink
+    # finds them stored already.
+    day = [(raw, Origin("engagement-events", 0, i, datetime.now(UTC))) for i, raw in
+           enumerate(events(round(args.events / args.days * 14 / 24), args.partners, end + timedelta(hours=14),
+                            14 / 24, random.Random(3), prefix="day-"))]  # fmt: skip
+    write_batch(client, classify(day))
     # Health in full first (no state yet), then as the worker leaves it once caught up:
     # with the state `health` starts from that day.
     client.command("TRUNCATE TABLE partner_state")  # one a run before left on a reused store

@@ -4,6 +4,7 @@ from the day's state): each T's frame of window starts, and the rhythm's quantil
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,12 +16,19 @@ TIME = "DateTime64(3, 'UTC')"
 STARTS = ("month_ago", "two_months_ago", "baseline_from", "activity_from", "recent_from", "usual_from", "rhythm_from")
 EDGES = ("as_of", *STARTS)
 
-# The usual gap from a partner's sorted `gaps` (also as health_state computes it).
-RHYTHM_QUANTILE = """{gap_quantile} * (length(gaps) - 1) AS gap_at,
-    if(length(gaps) >= {min_gaps:UInt32},
-       gaps[toUInt32(gap_at) + 1] + (gap_at - floor(gap_at)) * (gaps[least(toUInt32(gap_at) + 2, length(gaps))]
-                                                              - gaps[toUInt32(gap_at) + 1]),
-       NULL) AS usual_gap_days"""
+
+def rhythm_quantile(count: str = "length(gaps)", nth: Callable[[str], str] = "gaps[{}]".format) -> str:
+    """The usual gap (§3): the configured quantile of a partner's gaps, interpolated at
+    q·(n−1) as `scoring.gap_quantile` does; NULL below min_gaps. `count` is how many gaps
+    and `nth(k)` the k-th smallest (from 1): a sorted column `gaps` by default; the state
+    (`health_state`) names them without building the array."""
+    lo, hi = "toUInt32(gap_at) + 1", f"least(toUInt32(gap_at) + 2, {count})"
+    return f"""{{gap_quantile}} * ({count} - 1) AS gap_at,
+    if({count} >= {{min_gaps:UInt32}}, {nth(lo)} + (gap_at - floor(gap_at)) * ({nth(hi)} - {nth(lo)}), NULL)
+        AS usual_gap_days"""
+
+
+RHYTHM_QUANTILE = rhythm_quantile()
 
 
 def sql_time(value: datetime) -> str:

@@ -5,6 +5,7 @@ is not exactly the midnight's (an event up to it stored since, another scoring f
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -130,6 +131,42 @@ def test_the_rhythm_s_first_day_leaves_with_its_gap_and_today_joins_with_one(cli
         t = midnight + timedelta(hours=hours)
         (fast,) = metrics_from_state(client, t, scoring)
         assert fast.usual_gap_days == gap == compute_metrics(client, t, scoring)[0].usual_gap_days
+
+
+@pytest.mark.parametrize("quantile", [0.5, 0.9])
+def test_the_rhythm_as_of_any_time_of_the_day_is_the_quantile_of_the_gaps_in_full(client, tmp_path, quantile):
+    """Gaps taken by rank from the state (the first day's removed, today's inserted) give
+    the usual gap in full: years starting on the first day (one or two events on it) or
+    not, gaps repeated (the removed one among equal ones, today's equal to some), today's
+    the shortest, the longest or none, as its first day's events leave and today's arrive."""
+    path = tmp_path / "scoring.yaml"
+    path.write_text(f"rhythm:\n  quantile: {quantile}\n  min_gaps: 1\n")
+    scoring = load_scoring(path)
+    midnight = datetime(2026, 11, 20, tzinfo=UTC)
+    first_day = midnight - timedelta(days=365)
+    rng = random.Random(5)
+    events = []
+    for p in range(40):
+        day, days = (0 if p % 5 else rng.randrange(1, 20)), []
+        while day < 365:
+            days.append(day)
+            day += rng.choice([1, 1, 2, 3, 3, 5, 8, 40, 100])
+        hours = [9, 11] if p % 3 == 0 else [10]  # on the first day: the last at 11:00 or 10:00
+        times = [first_day + timedelta(days=d, hours=h) for d in days for h in (hours if d == 0 else [12])]
+        if p % 4:  # an engagement today, at 02:00
+            times.append(midnight + timedelta(hours=2))
+        events += [{**EVENTS[0], "id": f"r{p}-{i}", "subject": f"rhythm-{p}", "time": oracle._iso(t)}
+                   for i, t in enumerate(times)]  # fmt: skip
+    load(client, events)
+    build_state(client, midnight, scoring)
+    rhythm = {}
+    for hours in (1, 3, 9.5, 10.5, 11.5, 23):
+        t = midnight + timedelta(hours=hours)
+        full = compute_metrics(client, t, scoring)
+        assert_same(metrics_from_state(client, t, scoring), full)
+        rhythm[hours] = {m.partner_id: m.usual_gap_days for m in full}
+    # Both ways were taken: today's gap joined (02:00), first days' left (10:00, 11:00).
+    assert rhythm[1] != rhythm[3] and rhythm[9.5] != rhythm[10.5] != rhythm[11.5]
 
 
 def test_a_state_built_before_migration_16_is_dropped_and_health_stays_exact(store_before):
