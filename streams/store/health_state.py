@@ -144,13 +144,15 @@ _DELTAS = ", ".join(f"sum({_VALUE.get(c, '1')} * (passed_{e} - passed_{s})) AS {
 _CHANGE = "passed_as_of - passed_activity_from"  # in and out of the activity window
 
 
-# The year's gaps as of T are the state's (sorted), less the first day's if it left, plus
-# T's day's if it joined, taken by rank instead of built: a copy, a push and a sort of
-# ~340 gaps for each of 10k partners took ~60 of ~150 ms (as of T + 14 h with the day's
-# events). Without the removed gap, rank r is the r-th kept one, or the next from the
-# first gap that long on; with the joined gap y inserted after the kept ones not longer,
-# rank r is the middle one of (kept r − 1, y, kept r) (a kept gap 0 before the first,
-# none past the last). Scalars and array lookups only: an `if` over the arrays would copy them.
+# The year's gaps as of T are the state's (sorted), less the first day's gap x once that
+# day has left, plus T's day's gap y once an engagement arrived today. Building that array
+# (a copy, a push and a sort of ~340 gaps for each of 10k partners) took ~60 of ~150 ms as
+# of T + 14 h with the day's events; the quantile needs two of its ranks, read in place:
+# - kept rank r (x removed) is the state's r-th gap, or its (r+1)-th from x's first place
+#   on (where the r-th is x or longer);
+# - with y inserted after the kept gaps not longer, rank r is the middle one of
+#   (kept r − 1, y, kept r), a kept gap 0 standing before the first and none past the last.
+# Scalars and array lookups only: ClickHouse's `if` over the arrays would copy them.
 def _kept_gap(r: str) -> str:
     return f"gaps[{r} + toUInt32(removed AND gaps[{r}] >= first_gap)]"
 
